@@ -1,0 +1,85 @@
+"""The append-only, hash-chained audit log.
+
+Each firm has its own chain (``chain`` = firm slug; ``system`` for events with no firm), so a
+firm's exam package verifies on its own. For event *n* of a chain::
+
+    payload_n = canonical_json({chain, seq, created_at, actor, actor_label, event_type,
+                                firm, object_type, object_id, data})
+    hash_n    = sha256(hash_{n-1} + payload_n)          (hash_0 = 64 zeros)
+
+The application never updates or deletes an event (``save`` on an existing row and ``delete``
+raise); ``audit_verify`` detects any change made behind its back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditLogIsAppendOnly(Exception):
+    pass
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: Any) -> int:
+        raise AuditLogIsAppendOnly("audit events are never updated")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly("audit events are never deleted")
+
+
+class AuditEvent(models.Model):
+    chain = models.CharField(max_length=60)
+    seq = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_label = models.CharField(max_length=200)
+    event_type = models.CharField(max_length=80)
+    firm = models.ForeignKey(
+        "accounts.Firm", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    object_type = models.CharField(max_length=80, blank=True)
+    object_id = models.CharField(max_length=80, blank=True)
+    payload = models.TextField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["chain", "seq"]
+        constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="audit_unique_seq")]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"]),
+            models.Index(fields=["firm", "created_at"]),
+            models.Index(fields=["event_type"]),
+        ]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AuditLogIsAppendOnly(f"audit event {self.pk} cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly(f"audit event {self.pk} cannot be deleted")
+
+    def __str__(self) -> str:
+        return f"{self.chain}#{self.seq} {self.event_type}"
+
+
+class AuditChainHead(models.Model):
+    """The last event of each chain, locked while appending so concurrent writers serialize."""
+
+    chain = models.CharField(max_length=60, unique=True)
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default=GENESIS_HASH)
+
+    def __str__(self) -> str:
+        return f"{self.chain} @ {self.seq}"

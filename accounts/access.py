@@ -14,13 +14,13 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from accounts.models import Account, Household, InvestmentPolicy, Role, TaxLot, User
+from accounts.models import Account, Household, InvestmentPolicy, Role, TaxLot
 
 
-def _require_user(user: Any) -> User:
+def _require_user(user: Any) -> Any:
     if not getattr(user, "is_authenticated", False):
         raise Http404("Not found")
-    return user  # type: ignore[no-any-return]
+    return user
 
 
 def households_visible(user: Any) -> QuerySet[Household]:

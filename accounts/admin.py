@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
@@ -15,7 +14,7 @@ from django.http import HttpRequest
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts import models as m
-from accounts.services import firm_of, field_values
+from accounts.services import field_values, firm_of
 from audit.services import audit_record
 
 
@@ -111,16 +110,17 @@ class CustodianAdmin(AuditedAdmin):
     list_display = ("name", "code", "allows_fractional")
 
 
-class AccountAdminForm(forms.ModelForm):
-    class Meta:
-        model = m.Account
-        fields = "__all__"
-
-
 @admin.register(m.Account)
 class AccountAdmin(AuditedAdmin):
-    form = AccountAdminForm
-    list_display = ("number", "name", "household", "custodian", "registration", "tax_treatment", "cash")
+    list_display = (
+        "number",
+        "name",
+        "household",
+        "custodian",
+        "registration",
+        "tax_treatment",
+        "cash",
+    )
     list_filter = ("custodian", "registration", "tax_treatment")
     search_fields = ("number", "name", "household__name")
 
@@ -153,7 +153,15 @@ class PriceAdmin(admin.ModelAdmin):
 
 @admin.register(m.TaxLot)
 class TaxLotAdmin(AuditedAdmin):
-    list_display = ("lot_ref", "account", "security", "quantity", "cost_basis", "acquired", "closed_on")
+    list_display = (
+        "lot_ref",
+        "account",
+        "security",
+        "quantity",
+        "cost_basis",
+        "acquired",
+        "closed_on",
+    )
     list_filter = ("account__custodian",)
     search_fields = ("lot_ref", "security__symbol", "account__number")
 

@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
 
 from django.db import transaction
 
@@ -88,9 +89,44 @@ def business_days(end: dt.date, days: int) -> list[dt.date]:
     return out
 
 
+def simulate_closes(
+    specs: list[tuple[str, str, str]], n_days: int, rng: random.Random
+) -> dict[str, list[Decimal]]:
+    """Daily closes by correlated geometric Brownian motion: a market factor, an asset-class
+    factor and an idiosyncratic shock per security, rounded to the cent. ``specs`` holds
+    (symbol, kind, asset-class code); the same specs and generator state give the same paths."""
+    params = {code: (mu, vol) for code, _name, mu, vol in data.ASSET_CLASSES}
+    loading = {"us_large": 0.8, "us_small": 0.8, "intl_dev": 0.7, "em": 0.6, "reit": 0.6}
+    market = [rng.gauss(0, 1) for _ in range(n_days)]
+    class_shock = {code: [rng.gauss(0, 1) for _ in range(n_days)] for code in params}
+    starts = {symbol: Decimal(start) for symbol, *_rest, start in data.FUNDS}
+    out: dict[str, list[Decimal]] = {}
+    for symbol, kind, code in specs:
+        mu, vol = params[code]
+        if kind == "stock":
+            vol = vol * 1.6
+            start = Decimal(str(round(20 + rng.random() * 480, 2)))
+        else:
+            start = starts[symbol]
+        beta = loading.get(code, 0.0)
+        gamma = 0.5 if code != "cash" else 0.0
+        idio = math.sqrt(max(0.05, 1 - beta**2 - gamma**2))
+        daily_mu = mu / 252
+        daily_vol = vol / math.sqrt(252)
+        level = float(start)
+        closes: list[Decimal] = []
+        for t in range(n_days):
+            if t > 0:
+                shock = beta * market[t] + gamma * class_shock[code][t] + idio * rng.gauss(0, 1)
+                level *= math.exp(daily_mu - 0.5 * daily_vol**2 + daily_vol * shock)
+            closes.append(Decimal(str(round(max(level, 0.5), 2))))
+        out[symbol] = closes
+    return out
+
+
 LOGINS = [
-    Login("alice", Role.ADVISER, "adviser, Harbor Point (households A–M)"),
-    Login("bob", Role.ADVISER, "adviser, Harbor Point (households N–Z)"),
+    Login("alice", Role.ADVISER, "adviser, Harbor Point (households A-M)"),
+    Login("bob", Role.ADVISER, "adviser, Harbor Point (households N-Z)"),
     Login("carol", Role.COMPLIANCE, "compliance officer, Harbor Point (read-only, whole firm)"),
     Login("margaret", Role.CLIENT, "client, Abbott household only"),
     Login("oscar", Role.ADVISER, "adviser at another firm (sees none of Harbor Point)"),
@@ -153,38 +189,16 @@ class DemoBuilder:
 
     # -- prices -----------------------------------------------------------------------------
     def prices(self) -> int:
-        """Correlated geometric Brownian motion: a market factor, an asset-class factor and an
-        idiosyncratic shock per security; closes rounded to the cent."""
-        params = {code: (mu, vol) for code, _name, mu, vol in data.ASSET_CLASSES}
-        loading = {"us_large": 0.8, "us_small": 0.8, "intl_dev": 0.7, "em": 0.6, "reit": 0.6}
-        n = len(self.days)
-        market = [self.rng.gauss(0, 1) for _ in range(n)]
-        class_shock = {code: [self.rng.gauss(0, 1) for _ in range(n)] for code in params}
-        starts = {symbol: Decimal(start) for symbol, *_rest, start in data.FUNDS}
-        rows: list[Price] = []
-        for symbol, security in self.securities.items():
-            code = security.asset_class.code
-            mu, vol = params[code]
-            if security.kind == "stock":
-                vol = vol * 1.6
-                start = Decimal(str(round(20 + self.rng.random() * 480, 2)))
-            else:
-                start = starts[symbol]
-            beta = loading.get(code, 0.0)
-            gamma = 0.5 if code != "cash" else 0.0
-            idio = math.sqrt(max(0.05, 1 - beta**2 - gamma**2))
-            daily_mu = mu / 252
-            daily_vol = vol / math.sqrt(252)
-            level = float(start)
-            closes: list[Decimal] = []
-            for t in range(n):
-                if t > 0:
-                    shock = beta * market[t] + gamma * class_shock[code][t] + idio * self.rng.gauss(0, 1)
-                    level *= math.exp(daily_mu - 0.5 * daily_vol**2 + daily_vol * shock)
-                close = Decimal(str(round(max(level, 0.5), 2)))
-                closes.append(close)
-                rows.append(Price(security=security, date=self.days[t], close=close, source="demo"))
-            self.closes[symbol] = closes
+        specs = [
+            (symbol, security.kind, security.asset_class.code)
+            for symbol, security in self.securities.items()
+        ]
+        self.closes = simulate_closes(specs, len(self.days), self.rng)
+        rows = [
+            Price(security=self.securities[symbol], date=day, close=close, source="demo")
+            for symbol, closes in self.closes.items()
+            for day, close in zip(self.days, closes, strict=True)
+        ]
         # Immutable market data (not a history-tracked model): loaded in batches.
         Price.objects.bulk_create(rows, batch_size=2000)
         return len(rows)
@@ -255,7 +269,9 @@ class DemoBuilder:
             amount=-basis if in_history else ZERO,
             lot_ref=lot_ref,
             external_id=f"OPEN-{lot_ref}",
-            description="Purchase" if in_history else "Transfer of position (basis from prior custodian)",
+            description="Purchase"
+            if in_history
+            else "Transfer of position (basis from prior custodian)",
             actor=None,
         )
         return lot
@@ -275,7 +291,7 @@ class DemoBuilder:
 
     def fund_lots(self, account: Account, value: Decimal, weights: dict[str, Decimal]) -> None:
         for code, weight in weights.items():
-            if weight <= 0 or code == "cash" and self.rng.random() < 0.5:
+            if weight <= 0 or (code == "cash" and self.rng.random() < 0.5):
                 continue
             funds = data.CLASS_FUNDS[code]
             picks = [funds[0]] if self.rng.random() < 0.6 else self.rng.sample(funds[:4], 2)
@@ -328,7 +344,9 @@ class DemoBuilder:
             for username, (first, last, role) in people.items()
         }
 
-    def households(self, firm: Firm, staff: dict[str, User], model: ModelPortfolio) -> list[Household]:
+    def households(
+        self, firm: Firm, staff: dict[str, User], model: ModelPortfolio
+    ) -> list[Household]:
         households = []
         profiles = ["moderate", "growth", "conservative", "moderate", "growth"]
         direct_index = {1, 4, 8, 13, 17, 21}
@@ -361,10 +379,16 @@ class DemoBuilder:
             profile = profiles[index % len(profiles)]
             pattern = data.ACCOUNT_PATTERNS[index % len(data.ACCOUNT_PATTERNS)]
             home = self.custodians[index % 3]
-            size = Decimal(str(round(math.exp(self.rng.uniform(math.log(250_000), math.log(4_000_000))), -3)))
+            size = Decimal(
+                str(round(math.exp(self.rng.uniform(math.log(250_000), math.log(4_000_000))), -3))
+            )
             accounts = []
             for k, (registration, tax) in enumerate(pattern):
-                custodian = home if not (k == len(pattern) - 1 and index % 4 == 0) else self.custodians[(index + 1) % 3]
+                custodian = (
+                    home
+                    if not (k == len(pattern) - 1 and index % 4 == 0)
+                    else self.custodians[(index + 1) % 3]
+                )
                 owner = primary if (k % 2 == 0 or spouse is None) else spouse
                 label = {
                     "individual": f"{owner.first_name} Individual",
@@ -377,7 +401,9 @@ class DemoBuilder:
                     registration, tax = "individual", "taxable"
                 share = Decimal("0.55") if k == 0 else Decimal("0.45") / (len(pattern) - 1)
                 value = (size * share).quantize(Decimal("1"))
-                cash = (value * Decimal(str(round(0.005 + self.rng.random() * 0.04, 4)))).quantize(CENT)
+                cash = (value * Decimal(str(round(0.005 + self.rng.random() * 0.04, 4)))).quantize(
+                    CENT
+                )
                 account = svc.account_create(
                     household=household,
                     owner=owner,
@@ -405,12 +431,23 @@ class DemoBuilder:
         return households
 
     def ips(
-        self, household: Household, index: int, profile: str, size: Decimal, model: ModelPortfolio | None
+        self,
+        household: Household,
+        index: int,
+        profile: str,
+        size: Decimal,
+        model: ModelPortfolio | None,
     ) -> None:
         targets = data.PROFILES[profile]
         big = size > Decimal("1500000")
-        budget = Decimal("50000") if big else Decimal("25000") if profile != "conservative" else Decimal("10000")
-        common = {
+        budget = (
+            Decimal("50000")
+            if big
+            else Decimal("25000")
+            if profile != "conservative"
+            else Decimal("10000")
+        )
+        common: dict[str, Any] = {
             "household": household,
             "cash_floor": Decimal("0.01") if profile != "conservative" else Decimal("0.03"),
             "st_rate": Decimal("0.37") if big else Decimal("0.32"),
@@ -419,7 +456,9 @@ class DemoBuilder:
             "actor": None,
         }
         svc.ips_create_version(
-            targets=[svc.TargetInput(weight=w, asset_class=self.classes[c]) for c, w in targets.items()],
+            targets=[
+                svc.TargetInput(weight=w, asset_class=self.classes[c]) for c, w in targets.items()
+            ],
             effective_date=self.as_of - dt.timedelta(days=420),
             default_band=Decimal("0.05"),
             annual_gain_budget=budget,
@@ -432,7 +471,10 @@ class DemoBuilder:
             revised["us_bond"] -= shift
             revised["us_large"] += shift
             svc.ips_create_version(
-                targets=[svc.TargetInput(weight=w, asset_class=self.classes[c]) for c, w in revised.items()],
+                targets=[
+                    svc.TargetInput(weight=w, asset_class=self.classes[c])
+                    for c, w in revised.items()
+                ],
                 effective_date=self.as_of - dt.timedelta(days=90),
                 default_band=Decimal("0.04"),
                 annual_gain_budget=budget,
@@ -451,13 +493,21 @@ class DemoBuilder:
         def by_reg(h: Household, registration: str) -> Account | None:
             return h.accounts.filter(registration=registration).order_by("pk").first()
 
-        employer = [(0, "AAPL", "Margaret's employer; sells only under her 10b5-1 plan"),
-                    (2, "JPM", "Employer stock; trading window restrictions"),
-                    (5, "NVDA", "Employer stock; insider blackout periods")]
+        employer = [
+            (0, "AAPL", "Margaret's employer; sells only under her 10b5-1 plan"),
+            (2, "JPM", "Employer stock; trading window restrictions"),
+            (5, "NVDA", "Employer stock; insider blackout periods"),
+        ]
         for index, symbol, note in employer:
             h = households[index]
             account = taxable(h)
-            self.add_lot(account, symbol, Decimal("180000"), as_of - dt.timedelta(days=2900), basis_factor=Decimal("0.18"))
+            self.add_lot(
+                account,
+                symbol,
+                Decimal("180000"),
+                as_of - dt.timedelta(days=2900),
+                basis_factor=Decimal("0.18"),
+            )
             svc.restriction_create(
                 household=h,
                 security=self.securities[symbol],
@@ -467,21 +517,51 @@ class DemoBuilder:
                 start_date=as_of - dt.timedelta(days=700),
                 actor=None,
             )
-        svc.restriction_create(household=households[7], security=self.securities["TSLA"], kind="no_buy",
-                               reason="client_request", note="Client asked not to own TSLA", actor=None,
-                               start_date=as_of - dt.timedelta(days=300))
-        svc.restriction_create(household=households[9], security=self.securities["XOM"], kind="no_buy",
-                               reason="esg", note="Fossil-fuel screen", actor=None,
-                               start_date=as_of - dt.timedelta(days=300))
-        svc.restriction_create(household=households[9], security=self.securities["CVX"], kind="no_buy",
-                               reason="esg", note="Fossil-fuel screen", actor=None,
-                               start_date=as_of - dt.timedelta(days=300))
+        svc.restriction_create(
+            household=households[7],
+            security=self.securities["TSLA"],
+            kind="no_buy",
+            reason="client_request",
+            note="Client asked not to own TSLA",
+            actor=None,
+            start_date=as_of - dt.timedelta(days=300),
+        )
+        svc.restriction_create(
+            household=households[9],
+            security=self.securities["XOM"],
+            kind="no_buy",
+            reason="esg",
+            note="Fossil-fuel screen",
+            actor=None,
+            start_date=as_of - dt.timedelta(days=300),
+        )
+        svc.restriction_create(
+            household=households[9],
+            security=self.securities["CVX"],
+            kind="no_buy",
+            reason="esg",
+            note="Fossil-fuel screen",
+            actor=None,
+            start_date=as_of - dt.timedelta(days=300),
+        )
         h11 = households[11]
-        self.add_lot(taxable(h11), "MSFT", Decimal("400000"), as_of - dt.timedelta(days=3300), basis_factor=Decimal("0.12"))
-        svc.restriction_create(household=h11, security=self.securities["MSFT"], kind="max_weight",
-                               max_weight=Decimal("0.15"), reason="concentrated",
-                               note="Reduce gradually; at most 15% of the household", actor=None,
-                               start_date=as_of - dt.timedelta(days=200))
+        self.add_lot(
+            taxable(h11),
+            "MSFT",
+            Decimal("400000"),
+            as_of - dt.timedelta(days=3300),
+            basis_factor=Decimal("0.12"),
+        )
+        svc.restriction_create(
+            household=h11,
+            security=self.securities["MSFT"],
+            kind="max_weight",
+            max_weight=Decimal("0.15"),
+            reason="concentrated",
+            note="Reduce gradually; at most 15% of the household",
+            actor=None,
+            start_date=as_of - dt.timedelta(days=200),
+        )
 
         # Brennan: a VWO lot sold at a loss 12 days ago (no VWO buys until the window closes), and
         # VOO bought in the IRA 8 days ago while the taxable IVV lot sits at a loss (same S&P 500
@@ -491,41 +571,90 @@ class DemoBuilder:
         sold_on = as_of - dt.timedelta(days=12)
         vwo_price = self.close_on("VWO", sold_on)
         vwo_basis = (Decimal(300) * vwo_price * Decimal("1.22")).quantize(CENT)
-        svc.transaction_record(account=joint, kind="sell", trade_date=sold_on, security=self.securities["VWO"],
-                               quantity=Decimal(300), price=vwo_price, amount=(Decimal(300) * vwo_price).quantize(CENT),
-                               external_id="DEMO-VWO-HARVEST",
-                               description=f"Tax-loss harvest: 300 VWO, basis {vwo_basis}", actor=None)
+        svc.transaction_record(
+            account=joint,
+            kind="sell",
+            trade_date=sold_on,
+            security=self.securities["VWO"],
+            quantity=Decimal(300),
+            price=vwo_price,
+            amount=(Decimal(300) * vwo_price).quantize(CENT),
+            external_id="DEMO-VWO-HARVEST",
+            description=f"Tax-loss harvest: 300 VWO, basis {vwo_basis}",
+            actor=None,
+        )
         self.add_lot(joint, "IEMG", Decimal(300) * vwo_price, sold_on)
-        self.add_lot(joint, "IVV", Decimal("60000"), as_of - dt.timedelta(days=150), basis_factor=Decimal("1.18"))
+        self.add_lot(
+            joint,
+            "IVV",
+            Decimal("60000"),
+            as_of - dt.timedelta(days=150),
+            basis_factor=Decimal("1.18"),
+        )
         ira = by_reg(h1, "traditional_ira")
         if ira is not None:
             self.add_lot(ira, "VOO", Decimal("25000"), as_of - dt.timedelta(days=8))
         # Eriksen: the spouse's Roth bought VEA 5 days ago; the joint account holds VEA at a loss.
         h4 = households[4]
-        self.add_lot(taxable(h4), "VEA", Decimal("45000"), as_of - dt.timedelta(days=200), basis_factor=Decimal("1.15"))
+        self.add_lot(
+            taxable(h4),
+            "VEA",
+            Decimal("45000"),
+            as_of - dt.timedelta(days=200),
+            basis_factor=Decimal("1.15"),
+        )
         roth = by_reg(h4, "roth_ira") or by_reg(h4, "traditional_ira")
         if roth is not None:
             self.add_lot(roth, "VEA", Decimal("12000"), as_of - dt.timedelta(days=5))
         # Fujimoto: IEMG added 20 days ago next to an older IEMG lot at a loss (same account).
         h6 = households[6]
-        self.add_lot(taxable(h6), "IEMG", Decimal("30000"), as_of - dt.timedelta(days=260), basis_factor=Decimal("1.2"))
+        self.add_lot(
+            taxable(h6),
+            "IEMG",
+            Decimal("30000"),
+            as_of - dt.timedelta(days=260),
+            basis_factor=Decimal("1.2"),
+        )
         self.add_lot(taxable(h6), "IEMG", Decimal("10000"), as_of - dt.timedelta(days=20))
 
     def other_firm(self) -> None:
         firm = svc.firm_create(name="Outside Advisory LLC", slug=OTHER_FIRM_SLUG, actor=None)
-        oscar = svc.user_create(username="oscar", password=DEMO_PASSWORD, role=Role.ADVISER, firm=firm,
-                                first_name="Oscar", last_name="Reyes", actor=None)
-        household = svc.household_create(firm=firm, name="Reyes Household", advisers=[oscar], actor=None)
-        owner = svc.client_create(household=household, first_name="Ana", last_name="Reyes", actor=None)
-        account = svc.account_create(household=household, owner=owner, custodian=self.custodians[0],
-                                     number=self.account_number(self.custodians[0]), name="Ana Individual",
-                                     registration="individual", tax_treatment="taxable",
-                                     cash=Decimal("5000.00"), actor=None)
+        oscar = svc.user_create(
+            username="oscar",
+            password=DEMO_PASSWORD,
+            role=Role.ADVISER,
+            firm=firm,
+            first_name="Oscar",
+            last_name="Reyes",
+            actor=None,
+        )
+        household = svc.household_create(
+            firm=firm, name="Reyes Household", advisers=[oscar], actor=None
+        )
+        owner = svc.client_create(
+            household=household, first_name="Ana", last_name="Reyes", actor=None
+        )
+        account = svc.account_create(
+            household=household,
+            owner=owner,
+            custodian=self.custodians[0],
+            number=self.account_number(self.custodians[0]),
+            name="Ana Individual",
+            registration="individual",
+            tax_treatment="taxable",
+            cash=Decimal("5000.00"),
+            actor=None,
+        )
         self.add_lot(account, "VTI", Decimal("80000"), self.as_of - dt.timedelta(days=600))
-        svc.ips_create_version(household=household,
-                               targets=[svc.TargetInput(weight=Decimal("0.9"), asset_class=self.classes["us_large"]),
-                                        svc.TargetInput(weight=Decimal("0.1"), asset_class=self.classes["cash"])],
-                               effective_date=self.as_of - dt.timedelta(days=300), actor=None)
+        svc.ips_create_version(
+            household=household,
+            targets=[
+                svc.TargetInput(weight=Decimal("0.9"), asset_class=self.classes["us_large"]),
+                svc.TargetInput(weight=Decimal("0.1"), asset_class=self.classes["cash"]),
+            ],
+            effective_date=self.as_of - dt.timedelta(days=300),
+            actor=None,
+        )
 
 
 def demo_exists() -> bool:
@@ -554,8 +683,16 @@ def build_demo(*, as_of: dt.date, seed: int, log: Callable[[str], None]) -> Demo
     households = builder.households(firm, staff, model)
     builder.situations(households)
     abbott = households[0]
-    svc.user_create(username="margaret", password=DEMO_PASSWORD, role=Role.CLIENT, firm=firm,
-                    household=abbott, first_name="Margaret", last_name="Abbott", actor=None)
+    svc.user_create(
+        username="margaret",
+        password=DEMO_PASSWORD,
+        role=Role.CLIENT,
+        firm=firm,
+        household=abbott,
+        first_name="Margaret",
+        last_name="Abbott",
+        actor=None,
+    )
     builder.other_firm()
     counts = {
         "households": Household.objects.filter(firm=firm).count(),

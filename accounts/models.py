@@ -83,7 +83,9 @@ class Firm(models.Model):
 class User(AbstractUser):
     """A person who logs in: an adviser, a compliance officer or a client (tied to a household)."""
 
-    firm = models.ForeignKey(Firm, null=True, blank=True, on_delete=models.PROTECT, related_name="users")
+    firm = models.ForeignKey(
+        Firm, null=True, blank=True, on_delete=models.PROTECT, related_name="users"
+    )
     role = models.CharField(max_length=20, choices=Role.choices, blank=True)
     household = models.ForeignKey(
         "Household",
@@ -99,11 +101,14 @@ class User(AbstractUser):
         super().clean()
         errors: dict[str, str] = {}
         if self.role and self.firm_id is None:
-            errors["firm"] = f"A user with the {self.get_role_display()} role must belong to a firm."
+            errors["firm"] = (
+                f"A user with the {self.get_role_display()} role must belong to a firm."
+            )
         if self.role == Role.CLIENT:
-            if self.household_id is None:
+            household = self.household
+            if household is None:
                 errors["household"] = "A client user must be tied to one household."
-            elif self.firm_id is not None and self.household.firm_id != self.firm_id:
+            elif self.firm_id is not None and household.firm_id != self.firm_id:
                 errors["household"] = "The household belongs to another firm."
         elif self.household_id is not None:
             errors["household"] = "Only client users are tied to a household."
@@ -155,7 +160,9 @@ class Household(models.Model):
 
     class Meta:
         ordering = ["name"]
-        constraints = [models.UniqueConstraint(fields=["firm", "name"], name="household_unique_name")]
+        constraints = [
+            models.UniqueConstraint(fields=["firm", "name"], name="household_unique_name")
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -182,7 +189,8 @@ class Client(models.Model):
         if self.spouse_id is not None:
             if self.spouse_id == self.pk:
                 raise ValidationError({"spouse": "A client cannot be their own spouse."})
-            if self.spouse.household_id != self.household_id:
+            spouse = self.spouse
+            if spouse is not None and spouse.household_id != self.household_id:
                 raise ValidationError({"spouse": "The spouse must be in the same household."})
         if self.date_of_birth and self.date_of_birth > today():
             raise ValidationError({"date_of_birth": "The date of birth is in the future."})
@@ -214,7 +222,9 @@ class Custodian(models.Model):
         try:
             re.compile(self.account_number_pattern)
         except re.error as exc:
-            raise ValidationError({"account_number_pattern": f"Not a valid pattern: {exc}"}) from None
+            raise ValidationError(
+                {"account_number_pattern": f"Not a valid pattern: {exc}"}
+            ) from None
 
     def __str__(self) -> str:
         return self.name
@@ -266,20 +276,26 @@ class Account(models.Model):
     def clean(self) -> None:
         super().clean()
         errors: dict[str, str] = {}
-        if self.owner_id is not None and self.household_id is not None:
-            if self.owner.household_id != self.household_id:
-                errors["owner"] = "The owner is not a member of this account's household."
+        if (
+            self.owner_id is not None
+            and self.household_id is not None
+            and self.owner.household_id != self.household_id
+        ):
+            errors["owner"] = "The owner is not a member of this account's household."
         if self.registration and self.tax_treatment:
             expected = REGISTRATION_TAX[Registration(self.registration)]
             if self.tax_treatment != expected:
                 errors["tax_treatment"] = (
                     f"A {self.get_registration_display()} account is {expected.label.lower()}."
                 )
-        if self.custodian_id is not None and self.number:
-            if not re.fullmatch(self.custodian.account_number_pattern, self.number):
-                errors["number"] = (
-                    f"{self.number!r} is not an account number format used by {self.custodian}."
-                )
+        if (
+            self.custodian_id is not None
+            and self.number
+            and not re.fullmatch(self.custodian.account_number_pattern, self.number)
+        ):
+            errors["number"] = (
+                f"{self.number!r} is not an account number format used by {self.custodian}."
+            )
         if self.cash is not None and self.cash < ZERO:
             errors["cash"] = "Cash cannot be negative (margin is not supported)."
         if self.opened and self.opened > today():
@@ -414,7 +430,9 @@ class TaxLot(models.Model):
             if self.acquired > today():
                 errors["acquired"] = "The acquisition date is in the future."
             if self.holding_period_start and self.holding_period_start > self.acquired:
-                errors["holding_period_start"] = "The holding period cannot start after acquisition."
+                errors["holding_period_start"] = (
+                    "The holding period cannot start after acquisition."
+                )
         if self.wash_sale_adjustment is not None and self.wash_sale_adjustment < ZERO:
             errors["wash_sale_adjustment"] = "A wash-sale adjustment is a disallowed loss (>= 0)."
         if errors:
@@ -590,10 +608,11 @@ class InvestmentPolicy(models.Model):
                 errors[field] = "Must be a fraction between 0 and 1 (e.g. 0.25 for 25%)."
         if self.annual_gain_budget is not None and self.annual_gain_budget < ZERO:
             errors["annual_gain_budget"] = "The gain budget cannot be negative."
+        model = self.model_portfolio
         if (
-            self.model_portfolio_id is not None
+            model is not None
             and self.household_id is not None
-            and self.model_portfolio.firm_id != self.household.firm_id
+            and model.firm_id != self.household.firm_id
         ):
             errors["model_portfolio"] = "The model portfolio belongs to another firm."
         if errors:
@@ -695,10 +714,11 @@ class Restriction(models.Model):
                 errors["max_weight"] = "The maximum weight is a fraction in (0, 1]."
         elif self.max_weight is not None:
             errors["max_weight"] = "Only a maximum-weight restriction has a maximum."
+        account = self.account
         if (
-            self.account_id is not None
+            account is not None
             and self.household_id is not None
-            and self.account.household_id != self.household_id
+            and account.household_id != self.household_id
         ):
             errors["account"] = "The account belongs to another household."
         if self.end_date and self.start_date and self.end_date < self.start_date:

@@ -31,7 +31,9 @@ class PricePoint:
     close: Decimal
 
 
-def latest_prices(security_ids: Iterable[int], *, as_of: dt.date | None = None) -> dict[int, PricePoint]:
+def latest_prices(
+    security_ids: Iterable[int], *, as_of: dt.date | None = None
+) -> dict[int, PricePoint]:
     """The last close on or before ``as_of`` for each security (two queries)."""
     ids = sorted(set(security_ids))
     if not ids:
@@ -61,7 +63,9 @@ def ips_in_force(household: Household, on: dt.date | None = None) -> InvestmentP
         household.policies.filter(effective_date__lte=day)
         .order_by("-effective_date", "-version")
         .prefetch_related(
-            Prefetch("targets", queryset=IPSTarget.objects.select_related("asset_class", "security"))
+            Prefetch(
+                "targets", queryset=IPSTarget.objects.select_related("asset_class", "security")
+            )
         )
         .first()
     )

@@ -59,7 +59,9 @@ def field_values(obj: models.Model) -> dict[str, Any]:
     return data
 
 
-def _save(obj: models.Model, *, actor: User | None, event: str, exclude: Sequence[str] = ()) -> None:
+def _save(
+    obj: models.Model, *, actor: User | None, event: str, exclude: Sequence[str] = ()
+) -> None:
     """Validate, save with history, and audit. The caller holds the transaction."""
     obj.full_clean(exclude=list(exclude) or None)
     creating = obj._state.adding
@@ -119,7 +121,12 @@ def asset_class_create(
 
 @transaction.atomic
 def custodian_create(
-    *, code: str, name: str, actor: User | None, allows_fractional: bool, account_number_pattern: str
+    *,
+    code: str,
+    name: str,
+    actor: User | None,
+    allows_fractional: bool,
+    account_number_pattern: str,
 ) -> Custodian:
     custodian = Custodian(
         code=code,
@@ -233,7 +240,9 @@ def account_create(
 
 
 @transaction.atomic
-def account_set_cash(*, account: Account, cash: Decimal, actor: User | None, reason: str) -> Account:
+def account_set_cash(
+    *, account: Account, cash: Decimal, actor: User | None, reason: str
+) -> Account:
     account = Account.objects.select_for_update().get(pk=account.pk)
     before = account.cash
     account.cash = cash
@@ -327,7 +336,9 @@ def validate_target_weights(weights: Iterable[Decimal], *, field: str = "targets
         raise ValidationError({field: "An IPS needs at least one target."})
     for index, weight in enumerate(values, start=1):
         if weight < ZERO or weight > ONE:
-            raise ValidationError({field: f"Target {index}: weight {weight} is not between 0 and 1."})
+            raise ValidationError(
+                {field: f"Target {index}: weight {weight} is not between 0 and 1."}
+            )
     total = sum(values, ZERO)
     if total != ONE:
         raise ValidationError(
@@ -486,7 +497,9 @@ def restriction_create(
 
 
 @transaction.atomic
-def restriction_end(*, restriction: Restriction, end_date: dt.date, actor: User | None) -> Restriction:
+def restriction_end(
+    *, restriction: Restriction, end_date: dt.date, actor: User | None
+) -> Restriction:
     restriction.end_date = end_date
     _save(restriction, actor=actor, event="restriction.ended")
     return restriction

@@ -8,13 +8,7 @@ from django.http import HttpRequest
 from audit.models import AuditChainHead, AuditEvent
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("chain", "seq", "created_at", "actor_label", "event_type", "object_type", "object_id")
-    list_filter = ("chain", "event_type")
-    search_fields = ("object_id", "actor_label", "event_type")
-    readonly_fields = [f.name for f in AuditEvent._meta.fields]
-
+class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -25,9 +19,24 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
 
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = (
+        "chain",
+        "seq",
+        "created_at",
+        "actor_label",
+        "event_type",
+        "object_type",
+        "object_id",
+    )
+    list_filter = ("chain", "event_type")
+    search_fields = ("object_id", "actor_label", "event_type")
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+
 @admin.register(AuditChainHead)
-class AuditChainHeadAdmin(AuditEventAdmin):
+class AuditChainHeadAdmin(ReadOnlyAdmin):
     list_display = ("chain", "seq", "hash")
-    list_filter = ()
     search_fields = ("chain",)
     readonly_fields = ["chain", "seq", "hash"]

@@ -41,7 +41,9 @@ def audit_record(
     """Append one event to the firm's chain. Must run inside the caller's transaction so the
     event and the change it records commit (or roll back) together."""
     if not connection.in_atomic_block:
-        raise AuditOutsideTransaction(f"{event_type}: audit events are written inside a transaction")
+        raise AuditOutsideTransaction(
+            f"{event_type}: audit events are written inside a transaction"
+        )
     chain = chain_for(firm)
     head, _ = AuditChainHead.objects.select_for_update().get_or_create(chain=chain)
     seq = head.seq + 1

@@ -37,7 +37,16 @@ class VerifyReport:
         return sum(chain.events for chain in self.chains)
 
 
-_COLUMN_FIELDS = ("chain", "seq", "actor", "actor_label", "event_type", "firm", "object_type", "object_id")
+_COLUMN_FIELDS = (
+    "chain",
+    "seq",
+    "actor",
+    "actor_label",
+    "event_type",
+    "firm",
+    "object_type",
+    "object_id",
+)
 
 
 def _columns(event: AuditEvent) -> dict[str, object]:
@@ -53,7 +62,9 @@ def _columns(event: AuditEvent) -> dict[str, object]:
     }
 
 
-def verify_events(chain: str, events: Iterable[AuditEvent], head: AuditChainHead | None) -> ChainReport:
+def verify_events(
+    chain: str, events: Iterable[AuditEvent], head: AuditChainHead | None
+) -> ChainReport:
     """Check one chain in ``seq`` order: contiguous sequence, linked hashes, hashes that match the
     payload, payloads that match the columns, and a head that points at the last event."""
     prev_hash = GENESIS_HASH
@@ -89,7 +100,9 @@ def verify_events(chain: str, events: Iterable[AuditEvent], head: AuditChainHead
         columns = _columns(event)
         for name in _COLUMN_FIELDS:
             if payload.get(name) != columns[name]:
-                return broken(event, f"column {name}={columns[name]!r} differs from the hashed payload")
+                return broken(
+                    event, f"column {name}={columns[name]!r} differs from the hashed payload"
+                )
         prev_hash = event.hash
         expected_seq += 1
         count += 1

@@ -14,10 +14,18 @@ class IPSVersionForm(forms.Form):
     """A new IPS version: asset-class targets in percent, with the policy's rates and limits."""
 
     effective_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    cash_floor_pct = forms.DecimalField(label="Cash floor (%)", min_value=0, max_value=100, decimal_places=4)
-    default_band_pct = forms.DecimalField(label="Drift band (± %)", min_value=0, max_value=100, decimal_places=4)
-    st_rate_pct = forms.DecimalField(label="Short-term rate (%)", min_value=0, max_value=100, decimal_places=4)
-    lt_rate_pct = forms.DecimalField(label="Long-term rate (%)", min_value=0, max_value=100, decimal_places=4)
+    cash_floor_pct = forms.DecimalField(
+        label="Cash floor (%)", min_value=0, max_value=100, decimal_places=4
+    )
+    default_band_pct = forms.DecimalField(
+        label="Drift band (± %)", min_value=0, max_value=100, decimal_places=4
+    )
+    st_rate_pct = forms.DecimalField(
+        label="Short-term rate (%)", min_value=0, max_value=100, decimal_places=4
+    )
+    lt_rate_pct = forms.DecimalField(
+        label="Long-term rate (%)", min_value=0, max_value=100, decimal_places=4
+    )
     annual_gain_budget = forms.DecimalField(
         label="Annual gain budget ($)", min_value=0, decimal_places=2, required=False
     )

@@ -33,7 +33,9 @@ PRODUCTION = DJANGO_ENV == "production"
 _DEV_SECRET = "insecure-development-key-never-used-in-production"  # noqa: S105
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", None if PRODUCTION else _DEV_SECRET)
 if PRODUCTION and (len(SECRET_KEY) < 50 or SECRET_KEY == _DEV_SECRET):
-    raise ImproperlyConfigured("DJANGO_SECRET_KEY must be a random string of at least 50 characters")
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY must be a random string of at least 50 characters"
+    )
 
 DEBUG = env_bool("DJANGO_DEBUG", DJANGO_ENV == "development")
 if PRODUCTION and DEBUG:
@@ -138,7 +140,9 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 if DJANGO_ENV == "test":
     EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 else:
-    EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+    EMAIL_BACKEND = env_str(
+        "DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+    )
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

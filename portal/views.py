@@ -45,7 +45,7 @@ class LogoutView(auth_views.LogoutView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         user = request.user
         if user.is_authenticated:
-            audit_record(actor=user, event_type="auth.logout", firm=user.firm, data={})  # type: ignore[arg-type, union-attr]
+            audit_record(actor=user, event_type="auth.logout", firm=user.firm, data={})
         return super().post(request, *args, **kwargs)
 
 
@@ -59,7 +59,9 @@ def home(request: HttpRequest) -> HttpResponseBase:
 
 @login_required
 def household_list(request: HttpRequest) -> HttpResponse:
-    households = list(households_visible(request.user).filter(is_active=True).prefetch_related("advisers"))
+    households = list(
+        households_visible(request.user).filter(is_active=True).prefetch_related("advisers")
+    )
     classes = list(AssetClass.objects.all())
     security_ids = TaxLot.objects.filter(
         account__household__in=households, closed_on__isnull=True

@@ -396,6 +396,16 @@ def _where(txn: Transaction, seq: int) -> str:
     return _problem(txn, seq, "", "").where()
 
 
+def _not_decimal(value: object) -> bool:
+    """True unless ``value`` is a finite ``Decimal`` (floats and ints are refused: money is exact)."""
+    return not isinstance(value, Decimal) or not value.is_finite()
+
+
+def _show(value: object) -> str:
+    """A Decimal as its number, anything else as its repr (so a float shows as one)."""
+    return str(value) if isinstance(value, Decimal) else repr(value)
+
+
 def validate_transactions(txns: list[Transaction], *, method: str = FIFO) -> list[Problem]:
     """Every structural problem of the input, in input order.
 
@@ -422,17 +432,23 @@ def validate_transactions(txns: list[Transaction], *, method: str = FIFO) -> lis
                 "account_type",
                 f"unknown account type {txn.account_type!r} (expected {', '.join(ACCOUNT_TYPES)})",
             )
-        if not txn.quantity.is_finite() or txn.quantity <= ZERO:
-            bad("quantity", f"must be a positive number of shares, got {txn.quantity}")
-        if not txn.price.is_finite() or txn.price < ZERO:
-            bad("price", f"must be a non-negative price, got {txn.price}")
-        if not txn.fee.is_finite() or txn.fee < ZERO:
-            bad("fee", f"must be a non-negative amount, got {txn.fee}")
+        if _not_decimal(txn.quantity) or txn.quantity <= ZERO:
+            bad(
+                "quantity",
+                f"must be a positive Decimal number of shares, got {_show(txn.quantity)}",
+            )
+        if _not_decimal(txn.price) or txn.price < ZERO:
+            bad("price", f"must be a non-negative Decimal price, got {_show(txn.price)}")
+        if _not_decimal(txn.fee) or txn.fee < ZERO:
+            bad("fee", f"must be a non-negative Decimal amount, got {_show(txn.fee)}")
         if txn.action == TRANSFER_IN:
             if txn.cost_basis is None:
                 bad("cost_basis", "is required for a TRANSFER_IN")
-            elif not txn.cost_basis.is_finite() or txn.cost_basis < ZERO:
-                bad("cost_basis", f"must be a non-negative amount, got {txn.cost_basis}")
+            elif _not_decimal(txn.cost_basis) or txn.cost_basis < ZERO:
+                bad(
+                    "cost_basis",
+                    f"must be a non-negative Decimal amount, got {_show(txn.cost_basis)}",
+                )
             if txn.acquired is None:
                 bad("acquired", "is required for a TRANSFER_IN")
             elif txn.acquired > txn.trade_date:
@@ -446,7 +462,7 @@ def validate_transactions(txns: list[Transaction], *, method: str = FIFO) -> lis
             first = lot_ids.setdefault(txn.lot_id, seq)
             if first != seq:
                 bad("lot_id", f"lot id {txn.lot_id!r} already used by {_where(txns[first], first)}")
-        if txn.account:
+        if txn.account and txn.account_type in ACCOUNT_TYPES:
             declared = accounts.setdefault(txn.account, (txn.account_type, txn.owner, seq))
             if declared[0] != txn.account_type:
                 bad(

@@ -102,7 +102,16 @@ class Command(BaseCommand):
         """The result as two aligned tables plus totals and warnings."""
         lines = [f"Open lots ({len(result.open_lots)}), method {method}"]
         lines += _table(
-            ["account", "symbol", "lot", "quantity", "basis", "acquired", "holding from", "wash adj"],
+            [
+                "account",
+                "symbol",
+                "lot",
+                "quantity",
+                "basis",
+                "acquired",
+                "holding from",
+                "wash adj",
+            ],
             [
                 [
                     lot.account,

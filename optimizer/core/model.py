@@ -1,0 +1,481 @@
+"""Numerical data of one run: the snapshot turned into arrays in *weight* units.
+
+Scaling: every money amount is divided by the household value ``V`` (dollars), so variables and
+coefficients are O(1) whatever the size of the household. With ``p_j`` the price of the security
+of lot ``j``:
+
+- ``x_j`` (sell weight of lot j) = shares sold * p_j / V, with 0 <= x_j <= u_j = q_j p_j / V.
+- ``b_k`` (buy weight of pair k = (account, security)) = shares bought * p / V.
+- ``h_k = h0_k - (S x)_k + b_k``: holding weight of pair k after trading (S: lot -> pair).
+- ``w = A h``: household security weights (A: pair -> security).
+- ``g_j = 1 - B_j / (q_j p_j)``: realized gain per unit of sale weight (dimensionless), so the
+  realized gain of the sale is ``g_j x_j`` (times V for dollars).
+
+This module is pure numpy/scipy; it does not import cvxpy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import numpy as np
+import scipy.sparse as sp
+
+from optimizer.core.errors import InvalidSnapshot
+from optimizer.core.scenarios import Settings
+from optimizer.core.snapshot import CASH_CLASS, Snapshot, days_to_long_term, is_long_term
+
+BIG = 2.0  # "no limit" in weight units: no weight or realized gain can exceed 1
+
+
+@dataclass
+class WashInfo:
+    """Wash-sale status of one identical group (dates inside the window before ``as_of``)."""
+
+    recent_buys: list[tuple[str, str, str]] = field(default_factory=list)  # (account, date, lot/"")
+    recent_loss_sales: list[tuple[str, str]] = field(default_factory=list)  # (account, date)
+
+
+@dataclass
+class ProblemData:
+    """Arrays of one run. Shapes: L lots, n securities, P = accounts x n pairs, m risk labels."""
+
+    snapshot: Snapshot
+    settings: Settings
+    V: float
+    n: int
+    L: int
+    P: int
+    n_acc: int
+    prices: np.ndarray  # (n) $/share
+    sec_class: list[str]
+    sec_group: list[str]
+    lot_sec: np.ndarray  # (L) int
+    lot_acc: np.ndarray  # (L) int
+    lot_q: np.ndarray  # (L) shares
+    lot_u: np.ndarray  # (L) max sell weight
+    lot_g: np.ndarray  # (L) gain per unit sale weight
+    lot_taxable: np.ndarray  # (L) bool
+    lot_lt: np.ndarray  # (L) bool, long-term if sold on as_of
+    pair_acc: np.ndarray  # (P) int
+    pair_sec: np.ndarray  # (P) int
+    h0: np.ndarray  # (P) weights
+    S: sp.csr_matrix  # (P x L) lot -> pair
+    A: sp.csr_matrix  # (n x P) pair -> security
+    Ea: sp.csr_matrix  # (n_acc x L) lot -> account
+    Eb: sp.csr_matrix  # (n_acc x P) pair -> account
+    cash0: np.ndarray  # (n_acc) weights
+    floor: np.ndarray  # (n_acc) weights: floor + cash to raise
+    k_sec: np.ndarray  # (n) proportional cost rate (bps/1e4) per security
+    ticket_fee_w: float  # ticket fee / V
+    min_trade_w: float  # minimum order value / V
+    proxy_rate: float  # convex per-weight proxy of the ticket fee
+    drag_sec: np.ndarray  # (n) asset-location drag per unit weight held in a taxable account
+    t_sec: np.ndarray  # (n) household security target weights (may be implied)
+    D: sp.csr_matrix  # (m x n) security -> risk label
+    t_dev: np.ndarray  # (m) target in risk-label space
+    Gt: np.ndarray  # (r x m): Sigma = Gt^T Gt + diag(sig^2)
+    sig: np.ndarray  # (m)
+    sigma: np.ndarray  # (m x m) full covariance (for metrics)
+    dev_labels: list[str]
+    classes: list[str]
+    Mc: sp.csr_matrix  # (C x n) security -> asset class
+    class_lo: np.ndarray  # (C) hard lower bound or -BIG
+    class_hi: np.ndarray  # (C) hard upper bound or BIG
+    class_target: np.ndarray  # (C) target or nan when the IPS has none
+    cash_lo: float
+    cash_hi: float
+    cash_target: float | None
+    mw_sec: np.ndarray  # (n) household max weight (BIG when none)
+    mw_pair: np.ndarray  # (P) max weight as household weight (BIG when none)
+    has_pair_max: bool
+    sell_block: dict[int, list[str]]  # lot -> reasons it may not be sold
+    buy_block: dict[int, list[str]]  # pair -> reasons it may not be bought
+    tau_s: float
+    tau_l: float
+    offset_w: float
+    ytd_s_w: float
+    ytd_l_w: float
+    cap_net_w: float
+    cap_st_w: float
+    wash: dict[str, WashInfo]
+    group_of_lot: np.ndarray  # (L) int group index
+    group_of_pair: np.ndarray  # (P) int group index
+    groups: list[str]
+    acc_value: np.ndarray  # (n_acc) dollars before trading
+    fractional: np.ndarray  # (n_acc) bool
+
+    # ---------------------------------------------------------------- derived helpers
+
+    def lot_price(self) -> np.ndarray:
+        """Price per share of each lot's security ($/share), shape (L)."""
+        return self.prices[self.lot_sec]
+
+    def pair_price(self) -> np.ndarray:
+        """Price per share of each pair's security ($/share), shape (P)."""
+        return self.prices[self.pair_sec]
+
+    def lot_k(self) -> np.ndarray:
+        """Proportional cost rate of selling each lot (fraction of value)."""
+        return self.k_sec[self.lot_sec]
+
+    def pair_k(self) -> np.ndarray:
+        """Proportional cost rate of buying each pair (fraction of value)."""
+        return self.k_sec[self.pair_sec]
+
+    def pair_drag(self) -> np.ndarray:
+        """Asset-location drag of holding each pair (0 outside taxable accounts)."""
+        taxable = np.array([a.taxable for a in self.snapshot.accounts])[self.pair_acc]
+        return np.where(taxable, self.drag_sec[self.pair_sec], 0.0)
+
+    def lot_gain_ratios(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(gN, gS, gL)``: taxable realized gain per unit sale weight, all / short / long term."""
+        g_tax = np.where(self.lot_taxable, self.lot_g, 0.0)
+        return g_tax, np.where(self.lot_lt, 0.0, g_tax), np.where(self.lot_lt, g_tax, 0.0)
+
+
+def _sqrt_factor(sigma: np.ndarray) -> np.ndarray:
+    """``Gt`` with ``Gt^T Gt = sigma`` from the eigen-decomposition (works for singular PSD)."""
+    vals, vecs = np.linalg.eigh((sigma + sigma.T) / 2.0)
+    scale = max(float(vals.max(initial=0.0)), 1e-300)
+    keep = vals > 1e-12 * scale
+    if not keep.any():
+        return np.zeros((1, sigma.shape[0]))
+    g = vecs[:, keep] * np.sqrt(vals[keep])
+    return np.ascontiguousarray(g.T[::-1])
+
+
+def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
+    """Turn a validated snapshot into weight-scaled arrays (see module docstring)."""
+    s = snapshot
+    accounts = list(s.accounts)
+    secs = list(s.securities)
+    n, n_acc = len(secs), len(accounts)
+    sec_index = {x.symbol: i for i, x in enumerate(secs)}
+    acc_index = {a.id: i for i, a in enumerate(accounts)}
+    prices = np.array([float(x.price) for x in secs])
+
+    lots = list(s.lots)
+    L = len(lots)
+    lot_sec = np.array([sec_index[lt.symbol] for lt in lots], dtype=int)
+    lot_acc = np.array([acc_index[lt.account] for lt in lots], dtype=int)
+    lot_q = np.array([float(lt.quantity) for lt in lots])
+    lot_mv_dec = [lt.quantity * s.security(lt.symbol).price for lt in lots]
+    acc_value_dec = [a.cash for a in accounts]
+    for lt, mv in zip(lots, lot_mv_dec, strict=True):
+        acc_value_dec[acc_index[lt.account]] += mv
+    V_dec = sum(acc_value_dec, Decimal(0))
+    V = float(V_dec)
+    if V <= 0:
+        raise InvalidSnapshot("accounts", "the household has no value (no cash and no positions)")
+    lot_u = np.array([float(mv) for mv in lot_mv_dec]) / V
+    lot_g = np.array(
+        [
+            float(Decimal(1) - lt.cost_basis / mv) if mv > 0 else 0.0
+            for lt, mv in zip(lots, lot_mv_dec, strict=True)
+        ]
+    )
+    lot_taxable = np.array([s.account(lt.account).taxable for lt in lots], dtype=bool)
+    lot_lt = np.array([is_long_term(lt, s.as_of) for lt in lots], dtype=bool)
+
+    P = n_acc * n
+    pair_acc = np.repeat(np.arange(n_acc), n)
+    pair_sec = np.tile(np.arange(n), n_acc)
+    lot_pair = lot_acc * n + lot_sec
+    S = sp.csr_matrix((np.ones(L), (lot_pair, np.arange(L))), shape=(P, L))
+    A = sp.csr_matrix((np.ones(P), (pair_sec, np.arange(P))), shape=(n, P))
+    Ea = sp.csr_matrix((np.ones(L), (lot_acc, np.arange(L))), shape=(n_acc, L))
+    Eb = sp.csr_matrix((np.ones(P), (pair_acc, np.arange(P))), shape=(n_acc, P))
+    h0 = S @ lot_u
+    acc_value = np.array([float(v) for v in acc_value_dec])
+    cash0 = np.array([float(a.cash) for a in accounts]) / V
+    floor = np.zeros(n_acc)
+    for i, a in enumerate(accounts):
+        fl = a.cash_floor
+        if a.cash_floor_weight is not None:
+            fl = max(fl, a.cash_floor_weight * acc_value_dec[i])
+        floor[i] = float(fl + a.cash_to_raise) / V
+        if fl + a.cash_to_raise > acc_value_dec[i]:
+            from optimizer.core.errors import Conflict, InfeasibleProblem
+
+            need = fl + a.cash_to_raise
+            raise InfeasibleProblem(
+                f"account {a.id} cannot hold the cash it must",
+                [
+                    Conflict(
+                        constraint=f"cash_floor:{a.id}",
+                        text=(
+                            f"the cash floor plus cash to raise (${need:,.2f}) in account {a.id} "
+                            f"exceeds the account's total value (${acc_value_dec[i]:,.2f})"
+                        ),
+                        shortfall=f"{need - acc_value_dec[i]:.2f}",
+                    )
+                ],
+            )
+
+    bps = s.costs.bps
+    k_sec = np.array([float((bps + x.cost_bps) / Decimal(10000)) for x in secs])
+    ticket_fee_w = float(s.costs.ticket_fee) / V
+    min_trade_w = float(s.costs.min_trade_value) / V
+    # convex proxy of the fixed ticket fee: the fee spread over a reference order size
+    ref_order = max(float(s.costs.min_trade_value), 0.01 * V / max(1, n_acc), 1.0)
+    proxy_rate = float(s.costs.ticket_fee) / ref_order
+    drag_sec = np.array([float(s.objective.asset_location_drag.get(x.asset_class, 0)) for x in secs])
+
+    # ------------------------------------------------------------ targets
+    w0 = A @ h0
+    t_sec = np.zeros(n)
+    if s.targets.securities:
+        for sym, wt in s.targets.securities.items():
+            t_sec[sec_index[sym]] = float(wt)
+    elif not s.targets.asset_classes:
+        # harvest / raise_cash / invest_cash without targets: keep the current mix,
+        # scaled to the value left for securities after floors and cash to raise
+        invested = float(w0.sum())
+        spare = 1.0 - float(floor.sum())
+        if invested > 0:
+            t_sec = w0 / invested * (spare if s.mode != "harvest" else invested)
+    classes = sorted({x.asset_class for x in secs})
+    class_index = {c: i for i, c in enumerate(classes)}
+    C = len(classes)
+    Mc = sp.csr_matrix(
+        (np.ones(n), ([class_index[x.asset_class] for x in secs], np.arange(n))), shape=(C, n)
+    )
+    class_lo = np.full(C, -BIG)
+    class_hi = np.full(C, BIG)
+    class_target = np.full(C, np.nan)
+    cash_lo, cash_hi, cash_target = -BIG, BIG, None
+    for t in s.targets.asset_classes:
+        lo, hi = t.bounds()
+        if t.asset_class == CASH_CLASS:
+            cash_target = float(t.target)
+            cash_lo = -BIG if lo is None else float(lo)
+            cash_hi = BIG if hi is None else float(hi)
+            continue
+        c = class_index[t.asset_class]
+        class_target[c] = float(t.target)
+        if lo is not None:
+            class_lo[c] = float(lo)
+        if hi is not None:
+            class_hi[c] = float(hi)
+    if not s.targets.securities and s.targets.asset_classes:
+        # class targets only: securities inside a class keep their current mix
+        for c, name in enumerate(classes):
+            members = [i for i, x in enumerate(secs) if x.asset_class == name]
+            tgt = 0.0 if np.isnan(class_target[c]) else float(class_target[c])
+            held = float(sum(w0[i] for i in members))
+            for i in members:
+                t_sec[i] = tgt * (w0[i] / held if held > 0 else 1.0 / len(members))
+    elif s.targets.securities:
+        for c in range(C):
+            if np.isnan(class_target[c]):
+                class_target[c] = float((Mc @ t_sec)[c])
+
+    # ------------------------------------------------------------ risk model
+    rm = s.risk_model
+    label_index = {lab: i for i, lab in enumerate(rm.labels)}
+    sigma_full = rm.matrix()
+    if rm.level == "security":
+        if s.targets.asset_classes and not s.targets.securities and s.mode in ("rebalance",):
+            pass  # implied security targets above
+        order = [label_index[x.symbol] for x in secs]
+        sigma = sigma_full[np.ix_(order, order)]
+        D = sp.identity(n, format="csr")
+        dev_labels = [x.symbol for x in secs]
+        t_dev = t_sec.copy()
+        if rm.factor_loadings is not None:
+            bl = np.array(rm.factor_loadings)[order]
+            f = np.array(rm.factor_covariance)
+            gt_f = _sqrt_factor(f) @ bl.T
+            spec = rm.specific_variance
+            sig = np.sqrt(np.array(spec)[order]) if spec is not None else np.zeros(n)
+            Gt = gt_f
+        else:
+            Gt = _sqrt_factor(sigma)
+            sig = np.zeros(n)
+    else:
+        used = [lab for lab in rm.labels]
+        m = len(used)
+        D = sp.csr_matrix(
+            (np.ones(n), ([label_index[x.asset_class] for x in secs], np.arange(n))), shape=(m, n)
+        )
+        sigma = sigma_full
+        dev_labels = list(used)
+        if s.targets.securities or not s.targets.asset_classes:
+            t_dev = D @ t_sec
+        else:
+            t_dev = np.zeros(m)
+            for t in s.targets.asset_classes:
+                if t.asset_class in label_index:
+                    t_dev[label_index[t.asset_class]] = float(t.target)
+        if rm.factor_loadings is not None:
+            Gt = _sqrt_factor(np.array(rm.factor_covariance)) @ np.array(rm.factor_loadings).T
+            spec = rm.specific_variance
+            sig = np.sqrt(np.array(spec)) if spec is not None else np.zeros(m)
+        else:
+            Gt = _sqrt_factor(sigma)
+            sig = np.zeros(m)
+
+    # ------------------------------------------------------------ restrictions and blocks
+    mw_sec = np.full(n, BIG)
+    mw_pair = np.full(P, BIG)
+    has_pair_max = False
+    sell_block: dict[int, list[str]] = {}
+    buy_block: dict[int, list[str]] = {}
+
+    def block_sell(j: int, reason: str) -> None:
+        sell_block.setdefault(j, []).append(reason)
+
+    def block_buy(k: int, reason: str) -> None:
+        buy_block.setdefault(k, []).append(reason)
+
+    for r in s.restrictions:
+        i = sec_index[r.symbol]
+        accs = range(n_acc) if r.account is None else [acc_index[r.account]]
+        if r.no_sell:
+            for j in range(L):
+                if lot_sec[j] == i and lot_acc[j] in accs:
+                    block_sell(j, "no_sell")
+        if r.no_buy:
+            for a in accs:
+                block_buy(a * n + i, "no_buy")
+        if r.max_weight is not None:
+            if r.account is None:
+                mw_sec[i] = min(mw_sec[i], float(r.max_weight))
+            else:
+                a = acc_index[r.account]
+                has_pair_max = True
+                mw_pair[a * n + i] = min(mw_pair[a * n + i], float(r.max_weight) * acc_value[a] / V)
+
+    if s.mode == "invest_cash":
+        for j in range(L):
+            block_sell(j, "mode")
+    if s.mode == "raise_cash":
+        for k in range(P):
+            block_buy(k, "mode")
+
+    for j, lt in enumerate(lots):
+        gain = lot_g[j] > 0
+        if not lot_taxable[j] or not gain or lot_lt[j]:
+            continue
+        if settings.no_short_term_gains:
+            block_sell(j, "no_short_term_gains")
+        if (
+            s.holding.hold_back_near_long_term
+            and days_to_long_term(lt, s.as_of) <= s.holding.near_long_term_days
+        ):
+            block_sell(j, "near_long_term")
+
+    # ------------------------------------------------------------ wash sales (household-wide)
+    groups = sorted({x.identical_group for x in secs})
+    group_index = {g: i for i, g in enumerate(groups)}
+    sym_group = {x.symbol: x.identical_group for x in secs}
+    window_start = s.as_of.toordinal() - s.wash_sale.window_days
+    wash: dict[str, WashInfo] = {}
+
+    def group_of_event(symbol: str, explicit: str | None) -> str:
+        return explicit or sym_group.get(symbol, symbol)
+
+    for e in s.wash_sale.recent_buys:
+        if e.date.toordinal() >= window_start:
+            g = group_of_event(e.symbol, e.identical_group)
+            wash.setdefault(g, WashInfo()).recent_buys.append((e.account, e.date.isoformat(), ""))
+    for lt in lots:
+        if lt.acquired.toordinal() >= window_start:
+            g = sym_group[lt.symbol]
+            wash.setdefault(g, WashInfo()).recent_buys.append(
+                (lt.account, lt.acquired.isoformat(), lt.lot_id)
+            )
+    for e in s.wash_sale.recent_loss_sales:
+        if e.date.toordinal() >= window_start:
+            g = group_of_event(e.symbol, e.identical_group)
+            wash.setdefault(g, WashInfo()).recent_loss_sales.append((e.account, e.date.isoformat()))
+    for info in wash.values():
+        info.recent_buys.sort()
+        info.recent_loss_sales.sort()
+
+    for j, lt in enumerate(lots):
+        if lot_g[j] >= 0 or not lot_taxable[j]:
+            continue  # only a sale at a loss (in a taxable account) can be a wash sale
+        info = wash.get(sym_group[lt.symbol])
+        if info and any(lot_id != lt.lot_id for _, _, lot_id in info.recent_buys):
+            block_sell(j, "wash_sale")
+    for k in range(P):
+        info = wash.get(secs[pair_sec[k]].identical_group)
+        if info and info.recent_loss_sales:
+            block_buy(k, "wash_sale")
+
+    group_of_sec = np.array([group_index[x.identical_group] for x in secs], dtype=int)
+
+    tax = s.tax
+    cap_net = s.budgets.max_net_realized_gain
+    cap_st = s.budgets.max_short_term_gain
+    ytd_s = tax.realized_ytd_short_term
+    ytd_l = tax.realized_ytd_long_term
+    return ProblemData(
+        snapshot=s,
+        settings=settings,
+        V=V,
+        n=n,
+        L=L,
+        P=P,
+        n_acc=n_acc,
+        prices=prices,
+        sec_class=[x.asset_class for x in secs],
+        sec_group=[x.identical_group for x in secs],
+        lot_sec=lot_sec,
+        lot_acc=lot_acc,
+        lot_q=lot_q,
+        lot_u=lot_u,
+        lot_g=lot_g,
+        lot_taxable=lot_taxable,
+        lot_lt=lot_lt,
+        pair_acc=pair_acc,
+        pair_sec=pair_sec,
+        h0=h0,
+        S=S,
+        A=A,
+        Ea=Ea,
+        Eb=Eb,
+        cash0=cash0,
+        floor=floor,
+        k_sec=k_sec,
+        ticket_fee_w=ticket_fee_w,
+        min_trade_w=min_trade_w,
+        proxy_rate=proxy_rate,
+        drag_sec=drag_sec,
+        t_sec=t_sec,
+        D=sp.csr_matrix(D),
+        t_dev=np.asarray(t_dev, dtype=float),
+        Gt=np.asarray(Gt, dtype=float),
+        sig=np.asarray(sig, dtype=float),
+        sigma=np.asarray(sigma, dtype=float),
+        dev_labels=dev_labels,
+        classes=classes,
+        Mc=Mc,
+        class_lo=class_lo,
+        class_hi=class_hi,
+        class_target=class_target,
+        cash_lo=cash_lo,
+        cash_hi=cash_hi,
+        cash_target=cash_target,
+        mw_sec=mw_sec,
+        mw_pair=mw_pair,
+        has_pair_max=has_pair_max,
+        sell_block=sell_block,
+        buy_block=buy_block,
+        tau_s=float(tax.short_term_rate),
+        tau_l=float(tax.long_term_rate),
+        offset_w=float(tax.ordinary_income_offset) / V,
+        ytd_s_w=float(ytd_s) / V,
+        ytd_l_w=float(ytd_l) / V,
+        cap_net_w=BIG if cap_net is None else float(cap_net - ytd_s - ytd_l) / V,
+        cap_st_w=BIG if cap_st is None else float(cap_st - ytd_s) / V,
+        wash=wash,
+        group_of_lot=group_of_sec[lot_sec] if L else np.zeros(0, dtype=int),
+        group_of_pair=group_of_sec[pair_sec],
+        groups=groups,
+        acc_value=acc_value,
+        fractional=np.array([a.allows_fractional for a in accounts], dtype=bool),
+    )

@@ -1,0 +1,431 @@
+"""From a continuous solution to an executable trade list.
+
+1. **Round**: sales of a lot round down to whole shares (a loss lot rounds up, capped at the
+   lot; a sale within a millionth of the lot sells the exact lot quantity, fractional lots
+   included); purchases round down. Accounts that allow fractions use 0.0001-share units.
+2. **Repair**: rounding may break a hard constraint by a share or two (cash after ticket fees,
+   a drift band, a gain budget, a max weight); a greedy repair moves whole units to fix it.
+3. **Drop**: orders below the minimum trade value, and orders whose removal lowers the exact
+   objective (tracking-error benefit smaller than their bps cost plus ticket fee) are removed if
+   the result stays feasible; the caller then re-solves with those orders fixed to zero.
+
+Everything here works on share arrays with numpy; the final word belongs to the independent
+checker in :mod:`optimizer.core.checker`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from optimizer.core.model import BIG, ProblemData
+
+FRACTION_UNIT = 1e-4  # share unit in accounts that allow fractional shares
+_EPS = 1e-9
+
+
+@dataclass
+class Discrete:
+    """A candidate trade list: shares sold per lot (L) and shares bought per pair (P)."""
+
+    sell: np.ndarray
+    buy: np.ndarray
+
+    def copy(self) -> Discrete:
+        return Discrete(self.sell.copy(), self.buy.copy())
+
+
+@dataclass(frozen=True)
+class Order:
+    """One ticket: all sales of one security in one account, or one purchase."""
+
+    side: str
+    pair: int
+    lots: tuple[int, ...]
+    value: float  # dollars
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A hard constraint broken by ``amount`` (weight units) at ``index``."""
+
+    kind: str
+    index: int
+    amount: float
+
+
+class Evaluator:
+    """Exact objective and hard constraints of a discrete trade list (weights of V)."""
+
+    def __init__(self, pd: ProblemData) -> None:
+        self.pd = pd
+        self.lp = pd.lot_price()
+        self.pp = pd.pair_price()
+        self.k_lot = pd.lot_k()
+        self.k_pair = pd.pair_k()
+        self.gN, self.gS, _ = pd.lot_gain_ratios()
+        self.drag_pair = pd.pair_drag()
+        self.lot_pair = pd.lot_acc * pd.n + pd.lot_sec
+        self.DA = (pd.D @ pd.A).tocsr()
+        self.dev_of_pair = np.asarray(self.DA.argmax(axis=0)).ravel()
+        lam = pd.settings.risk_aversion
+        self.Gt = pd.Gt * math.sqrt(lam)
+        self.sig2 = pd.sig**2 * lam
+        self.sigma_diag = (self.Gt**2).sum(axis=0) + self.sig2
+        self.unit_pair = np.where(pd.fractional[pd.pair_acc], FRACTION_UNIT, 1.0)
+        self.unit_lot = np.where(pd.fractional[pd.lot_acc], FRACTION_UNIT, 1.0)
+        self.rows = np.nonzero((pd.class_lo > -BIG) | (pd.class_hi < BIG))[0]
+        self.K = (pd.Mc @ pd.A).tocsr()
+        self.class_of_pair = np.array([pd.classes.index(pd.sec_class[i]) for i in pd.pair_sec])
+
+    # ------------------------------------------------------------ basic quantities
+
+    def weights(self, dz: Discrete) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, b)`` sale and purchase weights."""
+        V = self.pd.V
+        return dz.sell * self.lp / V, dz.buy * self.pp / V
+
+    def orders(self, dz: Discrete) -> list[Order]:
+        """Tickets of the trade list, sells first, in pair order (deterministic)."""
+        pd = self.pd
+        out: list[Order] = []
+        sold = np.nonzero(dz.sell > 0)[0]
+        by_pair: dict[int, list[int]] = {}
+        for j in sold:
+            by_pair.setdefault(int(self.lot_pair[j]), []).append(int(j))
+        for k in sorted(by_pair):
+            lots = tuple(by_pair[k])
+            out.append(Order("sell", k, lots, float(sum(dz.sell[j] for j in lots) * self.pp[k])))
+        for k in np.nonzero(dz.buy > 0)[0]:
+            out.append(Order("buy", int(k), (), float(dz.buy[k] * self.pp[k])))
+        del pd
+        return out
+
+    def tickets_per_account(self, dz: Discrete) -> np.ndarray:
+        pd = self.pd
+        t = np.zeros(pd.n_acc)
+        sell_pairs = np.unique(self.lot_pair[dz.sell > 0])
+        np.add.at(t, pd.pair_acc[sell_pairs], 1.0)
+        np.add.at(t, pd.pair_acc[dz.buy > 0], 1.0)
+        return t
+
+    def cash_after(self, dz: Discrete) -> np.ndarray:
+        """Cash per account after trades, bps costs and ticket fees (weights)."""
+        pd = self.pd
+        x, b = self.weights(dz)
+        flow = pd.Ea @ (x * (1 - self.k_lot)) - pd.Eb @ (b * (1 + self.k_pair))
+        return pd.cash0 + flow - pd.ticket_fee_w * self.tickets_per_account(dz)
+
+    def deviation(self, x: np.ndarray, b: np.ndarray) -> np.ndarray:
+        pd = self.pd
+        net = b - pd.S @ x
+        return self.DA @ (pd.h0 + net) - pd.t_dev
+
+    def te2(self, d: np.ndarray) -> float:
+        """lambda * TE^2 at deviation ``d``."""
+        y = self.Gt @ d
+        return float(y @ y + self.sig2 @ (d * d))
+
+    def sigma_d(self, d: np.ndarray) -> np.ndarray:
+        """lambda * Sigma @ d."""
+        return self.Gt.T @ (self.Gt @ d) + self.sig2 * d
+
+    def tax(self, R: float, R_S: float) -> float:
+        """Model tax term (weights) for realized net gain ``R`` and short-term part ``R_S``."""
+        pd = self.pd
+        st = pd.settings
+        R += pd.ytd_s_w + pd.ytd_l_w
+        R_S += pd.ytd_s_w
+        f = pd.tau_l * R + (pd.tau_s - pd.tau_l) * max(R_S, 0.0)
+        kappa = st.loss_value_beyond_offset
+        return st.tax_weight * max(f, kappa * f - (1 - kappa) * pd.tau_s * pd.offset_w)
+
+    def objective(self, dz: Discrete) -> float:
+        """Exact objective J (weights): lambda TE^2 + tax + bps cost + ticket fees + drag."""
+        pd = self.pd
+        x, b = self.weights(dz)
+        d = self.deviation(x, b)
+        tickets = float(self.tickets_per_account(dz).sum())
+        lin = self.k_lot @ x + self.k_pair @ b + pd.ticket_fee_w * tickets
+        drag = self.drag_pair @ (b - pd.S @ x)
+        return self.te2(d) + self.tax(float(self.gN @ x), float(self.gS @ x)) + lin + drag
+
+    # ------------------------------------------------------------ constraints
+
+    def violations(self, dz: Discrete) -> list[Violation]:
+        """Hard constraints broken by the trade list (small safety margins included)."""
+        pd = self.pd
+        out: list[Violation] = []
+        x, b = self.weights(dz)
+        cash = self.cash_after(dz)
+        margin = 0.02 * (1 + self.tickets_per_account(dz)) / pd.V
+        for a in np.nonzero(cash < pd.floor + margin)[0]:
+            out.append(Violation("cash", int(a), float(pd.floor[a] + margin[a] - cash[a])))
+        R = float(self.gN @ x)
+        if R > pd.cap_net_w + _EPS * 0.1:
+            out.append(Violation("gain_net", 0, R - pd.cap_net_w + 1e-12))
+        R_S = float(self.gS @ x)
+        if R_S > pd.cap_st_w + _EPS * 0.1:
+            out.append(Violation("gain_st", 0, R_S - pd.cap_st_w + 1e-12))
+        net = b - pd.S @ x
+        hold = pd.h0 + net
+        if len(self.rows):
+            cw = self.K @ hold
+            for c in self.rows:
+                if cw[c] > pd.class_hi[c] - 1e-12:
+                    if cw[c] > pd.class_hi[c]:
+                        out.append(Violation("class_hi", int(c), float(cw[c] - pd.class_hi[c])))
+                if cw[c] < pd.class_lo[c]:
+                    out.append(Violation("class_lo", int(c), float(pd.class_lo[c] - cw[c])))
+        w = pd.A @ hold
+        for i in np.nonzero(w > pd.mw_sec)[0]:
+            out.append(Violation("max_weight", int(i), float(w[i] - pd.mw_sec[i])))
+        if pd.has_pair_max:
+            for k in np.nonzero(hold > pd.mw_pair)[0]:
+                out.append(Violation("pair_max", int(k), float(hold[k] - pd.mw_pair[k])))
+        if pd.cash_lo > -BIG or pd.cash_hi < BIG:
+            total = float(cash.sum())
+            if total < pd.cash_lo:
+                out.append(Violation("cash_class_lo", 0, pd.cash_lo - total))
+            if total > pd.cash_hi:
+                out.append(Violation("cash_class_hi", 0, total - pd.cash_hi))
+        return out
+
+
+# ---------------------------------------------------------------- rounding
+
+
+def round_solution(ev: Evaluator, x: np.ndarray, b: np.ndarray) -> Discrete:
+    """Round a continuous solution to share units (see the module docstring)."""
+    pd = ev.pd
+    V = pd.V
+    s_cont = x * V / ev.lp if pd.L else np.zeros(0)
+    sell = np.zeros(pd.L)
+    for j in range(pd.L):
+        s = s_cont[j]
+        q = pd.lot_q[j]
+        unit = ev.unit_lot[j]
+        if s <= 1e-9 * max(q, 1.0):
+            continue
+        if s >= q * (1 - 1e-6) - 1e-9:
+            sell[j] = q
+            continue
+        if pd.lot_g[j] < 0 and pd.lot_taxable[j]:
+            r = math.ceil(s / unit - 1e-6) * unit
+        else:
+            r = math.floor(s / unit + 1e-6) * unit
+        sell[j] = q if r >= q - 1e-12 else r
+    buy_cont = b * V / ev.pp
+    buy = np.floor(buy_cont / ev.unit_pair + 1e-6) * ev.unit_pair
+    buy[buy_cont <= 0] = 0.0
+    return Discrete(sell, np.maximum(buy, 0.0))
+
+
+def _units_for(amount_w: float, V: float, price: float, unit: float) -> float:
+    return max(1.0, math.ceil(amount_w * V / price / unit - 1e-9)) * unit
+
+
+def _reduce_buy(ev: Evaluator, dz: Discrete, cands: np.ndarray, amount_w: float) -> bool:
+    """Reduce the largest purchase among pairs ``cands`` by enough units to cover ``amount_w``."""
+    cands = cands[dz.buy[cands] > 0]
+    if not len(cands):
+        return False
+    vals = dz.buy[cands] * ev.pp[cands]
+    k = int(cands[np.argmax(vals)])
+    step = _units_for(amount_w, ev.pd.V, ev.pp[k], ev.unit_pair[k])
+    dz.buy[k] = max(0.0, dz.buy[k] - step)
+    return True
+
+
+def _increase_buy(ev: Evaluator, dz: Discrete, cands: np.ndarray, bu: np.ndarray, amount_w: float) -> bool:
+    cands = cands[bu[cands] > 0]
+    if not len(cands):
+        return False
+    vals = dz.buy[cands] * ev.pp[cands] + 1e-9 * np.arange(len(cands))[::-1]
+    k = int(cands[np.argmax(vals)])
+    dz.buy[k] += _units_for(amount_w, ev.pd.V, ev.pp[k], ev.unit_pair[k])
+    return True
+
+
+def _reduce_sell(
+    ev: Evaluator, dz: Discrete, cands: np.ndarray, amount_w: float, *, ratio: np.ndarray | None = None
+) -> bool:
+    """Reduce the sale of the most gain-heavy lot among ``cands``.
+
+    ``ratio`` (per lot) converts sale weight into the violated quantity (e.g. the gain ratio for
+    a gain budget); by default one unit of sale weight fixes one unit of violation.
+    """
+    cands = cands[dz.sell[cands] > 0]
+    if not len(cands):
+        return False
+    j = int(cands[np.argmax(ev.pd.lot_g[cands])])
+    per = 1.0 if ratio is None else max(float(ratio[j]), 1e-12)
+    step = _units_for(amount_w / per, ev.pd.V, ev.lp[j], ev.unit_lot[j])
+    dz.sell[j] = max(0.0, math.floor((dz.sell[j] - step) / ev.unit_lot[j] + 1e-9) * ev.unit_lot[j])
+    return True
+
+
+def _increase_sell(
+    ev: Evaluator,
+    dz: Discrete,
+    cands: np.ndarray,
+    xu: np.ndarray,
+    amount_w: float,
+    *,
+    ratio: np.ndarray | None = None,
+) -> bool:
+    """Increase the sale of the lowest-gain lot among ``cands`` that may still be sold."""
+    pd = ev.pd
+    room = (xu[cands] > 0) & (dz.sell[cands] < pd.lot_q[cands] - 1e-12)
+    cands = cands[room]
+    if not len(cands):
+        return False
+    j = int(cands[np.argmin(pd.lot_g[cands] + 1e-12 * np.arange(len(cands)))])
+    per = 1.0 if ratio is None else max(float(ratio[j]), 1e-12)
+    step = _units_for(amount_w / per, pd.V, ev.lp[j], ev.unit_lot[j])
+    new = dz.sell[j] + step
+    dz.sell[j] = pd.lot_q[j] if new >= pd.lot_q[j] - 1e-12 else new
+    return True
+
+
+def repair(ev: Evaluator, dz: Discrete, xu: np.ndarray, bu: np.ndarray, max_steps: int = 400) -> bool:
+    """Greedy unit moves until no hard constraint is violated; True when successful.
+
+    ``xu``/``bu`` are the (direction-fixed) bounds: a lot or pair with a zero bound is never
+    increased, so repairs never create a forbidden trade.
+    """
+    pd = ev.pd
+    all_lots = np.arange(pd.L)
+    all_pairs = np.arange(pd.P)
+    for _ in range(max_steps):
+        viol = ev.violations(dz)
+        if not viol:
+            return True
+        v = viol[0]
+        ok = False
+        if v.kind == "cash":
+            pairs = all_pairs[pd.pair_acc == v.index]
+            lots = all_lots[pd.lot_acc == v.index]
+            ok = _reduce_buy(ev, dz, pairs, v.amount) or _increase_sell(ev, dz, lots, xu, v.amount)
+        elif v.kind in ("gain_net", "gain_st"):
+            g = ev.gN if v.kind == "gain_net" else ev.gS
+            gain_lots = all_lots[g > 0]
+            ok = _reduce_sell(ev, dz, gain_lots, v.amount, ratio=g) or _increase_sell(
+                ev, dz, all_lots[g < 0], xu, v.amount, ratio=-g
+            )
+        elif v.kind == "class_hi":
+            pairs = all_pairs[ev.class_of_pair == v.index]
+            lots = all_lots[ev.class_of_pair[ev.lot_pair] == v.index] if pd.L else all_lots
+            ok = _reduce_buy(ev, dz, pairs, v.amount) or _increase_sell(ev, dz, lots, xu, v.amount)
+        elif v.kind == "class_lo":
+            pairs = all_pairs[ev.class_of_pair == v.index]
+            lots = all_lots[ev.class_of_pair[ev.lot_pair] == v.index] if pd.L else all_lots
+            ok = _reduce_sell(ev, dz, lots, v.amount) or _increase_buy(ev, dz, pairs, bu, v.amount)
+        elif v.kind == "max_weight":
+            pairs = all_pairs[pd.pair_sec == v.index]
+            lots = all_lots[pd.lot_sec == v.index]
+            ok = _reduce_buy(ev, dz, pairs, v.amount) or _increase_sell(ev, dz, lots, xu, v.amount)
+        elif v.kind == "pair_max":
+            lots = all_lots[ev.lot_pair == v.index]
+            ok = _reduce_buy(ev, dz, np.array([v.index]), v.amount) or _increase_sell(ev, dz, lots, xu, v.amount)
+        elif v.kind == "cash_class_lo":
+            ok = _reduce_buy(ev, dz, all_pairs, v.amount) or _increase_sell(ev, dz, all_lots, xu, v.amount)
+        elif v.kind == "cash_class_hi":
+            ok = _reduce_sell(ev, dz, all_lots, v.amount) or _increase_buy(ev, dz, all_pairs, bu, v.amount)
+        if not ok:
+            return False
+    return not ev.violations(dz)
+
+
+# ---------------------------------------------------------------- dropping orders
+
+
+def _remove(dz: Discrete, ev: Evaluator, o: Order) -> Discrete:
+    out = dz.copy()
+    if o.side == "sell":
+        out.sell[list(o.lots)] = 0.0
+    else:
+        out.buy[o.pair] = 0.0
+    return out
+
+
+def drop_orders(
+    ev: Evaluator, dz: Discrete, *, min_trade_value: float, use_fee_test: bool = True
+) -> tuple[Discrete, list[Order], list[Order]]:
+    """Remove small orders and orders not worth their cost while staying feasible.
+
+    Returns the new trade list, the removed orders and the small orders that could not be
+    removed without breaking a hard constraint. The benefit of removing an order on pair k with
+    signed weight change delta (purchase +, sale -) is computed in O(1):
+    ``dJ = -2 delta (lambda Sigma d)_e + delta^2 (lambda Sigma)_ee + dTax + cost + fee``.
+    """
+    pd = ev.pd
+    cur = dz.copy()
+    removed: list[Order] = []
+    stuck: list[Order] = []
+    orders = sorted(ev.orders(cur), key=lambda o: (o.value, o.side, o.pair))
+    x, b = ev.weights(cur)
+    d = ev.deviation(x, b)
+    sd = ev.sigma_d(d)
+    R, R_S = float(ev.gN @ x), float(ev.gS @ x)
+    base_tax = ev.tax(R, R_S)
+    for o in orders:
+        small = o.value < min_trade_value - 1e-9
+        e = int(ev.dev_of_pair[o.pair])
+        if o.side == "buy":
+            delta = o.value / pd.V
+            dR = dS = 0.0
+            lin = ev.k_pair[o.pair] * delta + ev.drag_pair[o.pair] * delta
+        else:
+            idx = list(o.lots)
+            xo = cur.sell[idx] * ev.lp[idx] / pd.V
+            delta = -float(xo.sum())
+            dR, dS = float(ev.gN[idx] @ xo), float(ev.gS[idx] @ xo)
+            lin = float(ev.k_lot[idx] @ xo) + ev.drag_pair[o.pair] * delta
+        d_te = -2.0 * delta * sd[e] + delta * delta * ev.sigma_diag[e]
+        new_tax = ev.tax(R - dR, R_S - dS)
+        benefit = -(d_te + new_tax - base_tax - lin - pd.ticket_fee_w)
+        if not small and (not use_fee_test or benefit <= 1e-12):
+            continue
+        cand = _remove(cur, ev, o)
+        if ev.violations(cand):
+            if small:
+                stuck.append(o)
+            continue
+        cur = cand
+        removed.append(o)
+        d = d - delta * _unit(len(d), e)
+        sd = sd - delta * _sigma_col(ev, e)
+        R, R_S = R - dR, R_S - dS
+        base_tax = new_tax
+    return cur, removed, stuck
+
+
+def _unit(m: int, e: int) -> np.ndarray:
+    v = np.zeros(m)
+    v[e] = 1.0
+    return v
+
+
+def _sigma_col(ev: Evaluator, e: int) -> np.ndarray:
+    col = ev.Gt.T @ ev.Gt[:, e]
+    col[e] += ev.sig2[e]
+    return col
+
+
+def bump_small(ev: Evaluator, dz: Discrete, orders: list[Order], xu: np.ndarray, min_trade_value: float) -> Discrete:
+    """Raise orders below the minimum up to it (when removing them is infeasible)."""
+    pd = ev.pd
+    out = dz.copy()
+    for o in orders:
+        short = (min_trade_value - o.value) / pd.V
+        if short <= 0:
+            continue
+        if o.side == "buy":
+            out.buy[o.pair] += _units_for(short, pd.V, ev.pp[o.pair], ev.unit_pair[o.pair])
+        else:
+            lots = np.nonzero(ev.lot_pair == o.pair)[0]
+            _increase_sell(ev, out, lots, xu, short)
+    return out

@@ -120,12 +120,12 @@ class ParseOutcome:
 _NUM = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?!\d|\.\d|,\d)"
 _MULT = r"(?:\s?(?:k|thousand|mm|mn|m|million|bn|b|billion)\b)"
 _AMOUNT = (
-    r"(?P<amt>(?<![\w.$])(?:half\s+a\s+million|a\s+million|zero"
+    r"(?P<amt>(?<![\w.$])(?:(?:-\s?|minus\s+|negative\s+)(?=\$|\d))?(?:half\s+a\s+million|a\s+million|zero"
     rf"|\$\s?{_NUM}{_MULT}?(?:\s+dollars\b)?|{_NUM}{_MULT}?(?:\s?(?:dollars|usd)\b)?)"
     r"(?!\s?(?:%|percent|pct|bps|basis\b)))"
 )
 _PCT = (
-    r"(?P<pct>(?<![\w.$])\d+(?:\.\d+)?(?!\d|\.\d)"
+    r"(?P<pct>(?<![\w.$])(?:(?:-\s?|minus\s+|negative\s+)(?=\d))?\d+(?:\.\d+)?(?!\d|\.\d)"
     r"(?:\s?(?:%|percent\b|per\s+cent\b|pct\b|bps\b|bp\b|basis\s+points?\b))?)"
 )
 _GAINS = (
@@ -155,7 +155,7 @@ _BE_NOT = (
     r"is\s+not\s+to|are\s+not\s+to)\s+be"
 )
 _N = (
-    r"(?P<n>(?<![\w.])(?:\d{1,3}(?:,\d{3})+|\d+)(?![\d.]\d)|one|two|three|four|five|six|seven|"
+    r"(?P<n>(?<![\w.])-?(?:\d{1,3}(?:,\d{3})+|\d+)(?![\d.]\d)|one|two|three|four|five|six|seven|"
     r"eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|a\s+dozen|a\s+hundred)"
 )
 _TRN = r"(?:trade\s+tickets?|trades?|transactions?|orders?|tickets?)\b"
@@ -167,7 +167,7 @@ _UPPER = (
 _BOUND = (
     r"(?:under|below|beneath|less\s+than|no\s+more\s+than|not\s+more\s+than|no\s+greater\s+than|"
     r"at\s+most|at\s+or\s+below|at\s+or\s+under|within|up\s+to|to|of|at|max(?:imum)?(?:\s+of)?|"
-    r"<=|<|≤|=|:|-)"
+    r"limited\s+to|capped\s+at|kept\s+(?:under|below)|<=|<|≤|=|:)"
 )
 _UPPER_WORDS = (
     r"(?:no\s+more\s+than|at\s+most|a\s+max(?:imum)?\s+of|max(?:imum)?(?:\s+of)?|under|below|"
@@ -260,12 +260,17 @@ def _amount(m: re.Match[str], ctx: _Ctx, field: str) -> Decimal | None:
     is small enough to be a slip ("keep gains under 25" - $25 or $25,000?)."""
     raw = m.group("amt")
     text = re.sub(r"\s+", " ", raw.lower().strip())
+    sign = Decimal(1)
+    signed = re.match(r"(?:-|minus|negative)\s?", text)
+    if signed:
+        sign = Decimal(-1)
+        text = text[signed.end() :]
     if text == "zero":
         return Decimal(0)
     if text == "half a million":
-        return Decimal(500_000)
+        return sign * 500_000
     if text == "a million":
-        return Decimal(1_000_000)
+        return sign * 1_000_000
     parts = re.fullmatch(r"(\$)?\s?([\d,]+(?:\.\d+)?)\s?([a-z]*)(?:\s?(?:dollars|usd))?", text)
     if parts is None:  # pragma: no cover - _AMOUNT admits only the forms above
         raise AssertionError(f"unreadable amount {raw!r}")
@@ -274,8 +279,8 @@ def _amount(m: re.Match[str], ctx: _Ctx, field: str) -> Decimal | None:
     multiplier = _MULTIPLIERS.get(suffix, 1)
     explicit = bool(parts.group(1)) or suffix in _MULTIPLIERS or suffix in {"dollars", "usd"}
     explicit = explicit or "dollar" in text or "usd" in text
-    value *= multiplier
-    if not explicit and 0 < value < 1000:
+    value *= multiplier * sign
+    if not explicit and 0 < abs(value) < 1000:
         thousand = value * 1000
         ctx.ask(
             m,
@@ -300,11 +305,11 @@ def _percent(m: re.Match[str], ctx: _Ctx, field: str, what: str, *, bare_fractio
     asks, except that ``bare_fraction`` accepts a number <= 1 as a fraction ("0.8 of the
     transition")."""
     raw = m.group("pct")
-    parts = re.fullmatch(r"(\d+(?:\.\d+)?)\s?(.*)", raw.strip())
+    parts = re.fullmatch(r"(-\s?|minus\s+|negative\s+)?(\d+(?:\.\d+)?)\s?(.*)", raw.strip().lower())
     if parts is None:  # pragma: no cover - _PCT admits only this form
         raise AssertionError(f"unreadable percentage {raw!r}")
-    number = Decimal(parts.group(1))
-    unit = re.sub(r"\s+", " ", parts.group(2).lower())
+    number = Decimal(parts.group(2)) * (-1 if parts.group(1) else 1)
+    unit = re.sub(r"\s+", " ", parts.group(3))
     if unit in {"%", "percent", "per cent", "pct"}:
         return number / 100
     if unit in {"bps", "bp", "basis point", "basis points"}:
@@ -314,7 +319,7 @@ def _percent(m: re.Match[str], ctx: _Ctx, field: str, what: str, *, bare_fractio
     ctx.ask(
         m,
         "ambiguous",
-        f'"{raw.strip()}" has no unit for the {what}: did you mean {parts.group(1)}%? Write the '
+        f'"{raw.strip()}" has no unit for the {what}: did you mean {number}%? Write the '
         "percent sign (or bps).",
         (field,),
     )
@@ -689,7 +694,8 @@ _SYMBOL_RULES: Final[tuple[_Rule, ...]] = (
     _rule("fully_sell", rf"\b(?:fully|completely)\s+(?:sell|exit|liquidate)\s+{_DET}{_SYMS}", _h_must_sell),
     _rule(
         "exit",
-        rf"\b(?:exit|liquidate|dump|eliminate|get\s+rid\s+of|get\s+out\s+of|close\s+out)\s+{_DET}{_SYMS}",
+        rf"\b(?:exit|liquidate|dump|eliminate|get\s+rid\s+of|get\s+out\s+of|close\s+out)\s+{_DET}{_SYMS}"
+        r"(?:\s+(?:entirely|completely|in\s+full|fully))?",
         _h_must_sell,
     ),
     # a ticker with no direction, or a partial sale / a purchase: ask
@@ -890,6 +896,11 @@ _TARGET_RULES: Final[tuple[_Rule, ...]] = (
         _h_trades,
     ),
     _rule(
+        "max_trades_n",
+        rf"\bmax(?:imum)?\s+(?:number\s+of\s+)?(?:trades|transactions|orders|tickets)\s*(?:of|:|=|is)?\s*{_N}",
+        _h_trades,
+    ),
+    _rule(
         "limit_trades_to",
         r"\b(?:(?:limit|cap|keep|hold|restrict)\s+(?:the\s+)?)?(?:number\s+of\s+|total\s+)?"
         r"(?:trades|transactions|orders|tickets|trade\s+count)\s+(?:(?:to|at)\s+)?"
@@ -904,11 +915,6 @@ _TARGET_RULES: Final[tuple[_Rule, ...]] = (
     _rule(
         "n_trades_max",
         rf"\b{_N}\s+{_TRN}\s+(?:max(?:imum)?|at\s+most|or\s+(?:fewer|less)|tops|limit|cap)\b",
-        _h_trades,
-    ),
-    _rule(
-        "max_trades_n",
-        rf"\bmax(?:imum)?\s+(?:number\s+of\s+)?(?:trades|transactions|orders|tickets)\s*(?:of|:|=|is)?\s*{_N}",
         _h_trades,
     ),
     _rule(
@@ -977,7 +983,7 @@ _SCENARIO_RULES: Final[tuple[_Rule, ...]] = (
     _rule(
         "scenario",
         r"(?<!not\s)(?<!n't\s)(?<!too\s)(?<!overly\s)(?<!less\s)(?<!more\s)(?<!very\s)"
-        r"\b(?P<scen>conservative|moderate|aggressive|tax[-\s]?sensitive|tax_sensitive)(?:ly)?\b"
+        r"\b(?P<scen>conservative|moderate|aggressive|tax[-\s]sensitive|tax_sensitive)(?:ly)?\b"
         r"(?:\s+(?:scenario|preset|one|case|version|approach|plan|option|profile|template|baseline|base|mode))?",
         _h_scenario,
     ),
@@ -1056,6 +1062,12 @@ def _display(value: object) -> str:
     return str(value)
 
 
+def _symbol_value(a: _Assign) -> tuple[str, ...]:
+    if not isinstance(a.value, tuple):  # pragma: no cover - symbol handlers assign tuples
+        raise TypeError(f"{a.field} holds {a.value!r}, not symbols")
+    return tuple(str(s) for s in a.value)
+
+
 def _combine(ctx: _Ctx) -> tuple[dict[str, object], list[Question]]:
     """Merge assignments: symbol lists are united; a scalar given twice with different
     values is a contradiction."""
@@ -1071,7 +1083,7 @@ def _combine(ctx: _Ctx) -> tuple[dict[str, object], list[Question]]:
         if field in SYMBOL_FIELDS:
             merged: set[str] = set()
             for a in items:
-                merged.update(a.value)  # type: ignore[call-overload]
+                merged.update(_symbol_value(a))
             values[field] = tuple(sorted(merged))
             continue
         distinct: list[object] = []
@@ -1101,7 +1113,7 @@ def _attach_phrases(q: Question, ctx: _Ctx) -> Question:
     for a in ctx.assigns:
         if a.field not in q.fields or a.span in spans:
             continue
-        if q.symbols and a.field in SYMBOL_FIELDS and not set(q.symbols) & set(a.value):  # type: ignore[call-overload]
+        if q.symbols and a.field in SYMBOL_FIELDS and not set(q.symbols) & set(_symbol_value(a)):
             continue
         spans.append(a.span)
     spans.sort()
@@ -1127,7 +1139,7 @@ def parse_request(text: str, *, known_symbols: Collection[str]) -> ParseOutcome:
     for rule in RULES:
         masked = "".join("\x00" if used else ch for ch, used in zip(norm, consumed, strict=True))
         for m in rule.pattern.finditer(masked):
-            if m.end() == m.start() or rule.handle(m, ctx):
+            if m.end() > m.start() and rule.handle(m, ctx):
                 for i in range(m.start(), m.end()):
                     consumed[i] = True
 
@@ -1149,7 +1161,7 @@ def parse_request(text: str, *, known_symbols: Collection[str]) -> ParseOutcome:
     if spec is not None:
         questions.extend(_attach_phrases(q, ctx) for q in conflicts(spec, known_symbols=known))
 
-    if not ctx.assigns and not questions:
+    if not any(a.field != "scenario:custom" for a in ctx.assigns) and not questions:
         stripped = norm.strip()
         questions.append(
             Question(

@@ -1,0 +1,268 @@
+"""Independent hard-constraint checker.
+
+Written without cvxpy, numpy or anything from the optimization path: it re-derives every hard
+constraint from the raw snapshot in exact ``Decimal`` arithmetic and checks a proposed trade list
+against it. The engine runs every result through :func:`check`; a result with a violation is
+never returned as feasible.
+
+Definitions (shared with the documentation):
+
+- household value ``V`` = sum of account cash + sum over lots of quantity x price (before trading);
+  post-trade weights are market values after trading divided by ``V``.
+- proportional cost of an order = value x (costs.bps + security.cost_bps) / 10,000, rounded half-up
+  to cents; every order pays ``costs.ticket_fee``.
+- cash after = cash + sale values - purchase values - costs - ticket fees (per account; cash
+  never moves between accounts).
+- realized gain of a lot sale = shares x price - cost_basis x shares / quantity.
+- a sale is long term when ``as_of`` is after the one-year anniversary of the holding period start.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from optimizer.core.result import Trade
+from optimizer.core.snapshot import CASH_CLASS, Lot, Snapshot
+
+MONEY_TOL = Decimal("0.01")
+WEIGHT_TOL = Decimal("1e-9")
+FRACTION_QUANTUM = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class CheckPolicy:
+    """Run-level switches the checker needs besides the snapshot (resolved scenario knobs)."""
+
+    no_short_term_gains: bool
+
+
+def _anniversary_plus_one(start: dt.date) -> dt.date:
+    try:
+        ann = dt.date(start.year + 1, start.month, start.day)
+    except ValueError:
+        ann = dt.date(start.year + 1, 2, 28)
+    return ann + dt.timedelta(days=1)
+
+
+def _long_term(lot: Lot, as_of: dt.date) -> bool:
+    return as_of >= _anniversary_plus_one(lot.holding_period_start)
+
+
+def _order_cost(value: Decimal, bps: Decimal) -> Decimal:
+    return (value * bps / Decimal(10000)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[str]:
+    """Every hard-constraint violation of ``trades`` (empty list = the trade list is valid)."""
+    s = snapshot
+    errors: list[str] = []
+    price = {x.symbol: x.price for x in s.securities}
+    sec = {x.symbol: x for x in s.securities}
+    accounts = {a.id: a for a in s.accounts}
+    lots = {lt.lot_id: lt for lt in s.lots}
+
+    # ---------------------------------------------------------------- values before trading
+    held: dict[tuple[str, str], Decimal] = {}
+    for lt in s.lots:
+        held[(lt.account, lt.symbol)] = held.get((lt.account, lt.symbol), Decimal(0)) + lt.quantity
+    acc_value = {a.id: a.cash for a in s.accounts}
+    for (acc, sym), q in held.items():
+        acc_value[acc] += q * price[sym]
+    V = sum(acc_value.values(), Decimal(0))
+
+    # ---------------------------------------------------------------- per-trade checks
+    cash = {a.id: a.cash for a in s.accounts}
+    sold_lots: dict[str, Decimal] = {}
+    groups_sold: set[str] = set()
+    groups_bought: set[str] = set()
+    seen_orders: set[tuple[str, str, str]] = set()
+    realized_net = Decimal(0)
+    realized_st = Decimal(0)
+    loss_groups: set[str] = set()
+    for t in trades:
+        where = f"{t.side} {t.shares} {t.symbol} in {t.account}"
+        if t.account not in accounts:
+            errors.append(f"{where}: unknown account")
+            continue
+        if t.symbol not in sec:
+            errors.append(f"{where}: unknown security")
+            continue
+        key = (t.account, t.symbol, t.side)
+        if key in seen_orders:
+            errors.append(f"{where}: more than one {t.side} order for the same security and account")
+        seen_orders.add(key)
+        acct = accounts[t.account]
+        if t.price != price[t.symbol]:
+            errors.append(f"{where}: price {t.price} differs from the snapshot price {price[t.symbol]}")
+        if t.shares <= 0:
+            errors.append(f"{where}: shares must be positive")
+        if t.value != t.shares * price[t.symbol]:
+            errors.append(f"{where}: value {t.value} is not shares x price")
+        if t.value < s.costs.min_trade_value:
+            errors.append(f"{where}: value {t.value:.2f} is below the minimum trade value {s.costs.min_trade_value}")
+        bps = s.costs.bps + sec[t.symbol].cost_bps
+        if t.cost != _order_cost(t.value, bps):
+            errors.append(f"{where}: cost {t.cost} differs from {bps} bps of the value")
+        if t.ticket_fee != s.costs.ticket_fee:
+            errors.append(f"{where}: ticket fee {t.ticket_fee} differs from {s.costs.ticket_fee}")
+        group = sec[t.symbol].identical_group
+        restr = [r for r in s.restrictions if r.symbol == t.symbol and r.account in (None, t.account)]
+        if t.side == "sell":
+            groups_sold.add(group)
+            cash[t.account] += t.value - t.cost - t.ticket_fee
+            if s.mode == "invest_cash":
+                errors.append(f"{where}: mode invest_cash does not sell")
+            if any(r.no_sell for r in restr):
+                errors.append(f"{where}: no-sell restriction")
+            total = Decimal(0)
+            for ls in t.lots:
+                lot = lots.get(ls.lot_id)
+                if lot is None:
+                    errors.append(f"{where}: unknown lot {ls.lot_id}")
+                    continue
+                total += ls.shares
+                if lot.account != t.account or lot.symbol != t.symbol:
+                    errors.append(f"{where}: lot {lot.lot_id} belongs to {lot.account}/{lot.symbol}")
+                if ls.lot_id in sold_lots:
+                    errors.append(f"{where}: lot {lot.lot_id} sold twice")
+                sold_lots[ls.lot_id] = ls.shares
+                if ls.shares <= 0 or ls.shares > lot.quantity:
+                    errors.append(f"{where}: lot {lot.lot_id} sale of {ls.shares} outside (0, {lot.quantity}]")
+                if ls.shares != lot.quantity:
+                    quantum = FRACTION_QUANTUM if acct.allows_fractional else Decimal(1)
+                    if ls.shares % quantum != 0:
+                        errors.append(f"{where}: lot {lot.lot_id} sale of {ls.shares} is not in whole units")
+                gain = ls.shares * price[t.symbol] - lot.cost_basis * ls.shares / lot.quantity
+                if abs(gain - ls.realized_gain) > MONEY_TOL:
+                    errors.append(f"{where}: lot {lot.lot_id} realized gain {ls.realized_gain} should be {gain:.2f}")
+                lt_sale = _long_term(lot, s.as_of)
+                if ls.term != ("long" if lt_sale else "short"):
+                    errors.append(f"{where}: lot {lot.lot_id} term {ls.term} is wrong")
+                if not acct.taxable:
+                    continue
+                realized_net += gain
+                if not lt_sale:
+                    realized_st += gain
+                if gain < 0:
+                    loss_groups.add(group)
+                    conflict = _recent_buy(s, group, lot)
+                    if conflict:
+                        errors.append(f"{where}: loss sale of lot {lot.lot_id} is a wash sale (buy {conflict})")
+                if gain > 0 and not lt_sale:
+                    if policy.no_short_term_gains:
+                        errors.append(f"{where}: lot {lot.lot_id} realizes a short-term gain")
+                    days = (_anniversary_plus_one(lot.holding_period_start) - s.as_of).days
+                    if s.holding.hold_back_near_long_term and days <= s.holding.near_long_term_days:
+                        errors.append(f"{where}: lot {lot.lot_id} is {days} days from long term and held back")
+            if total != t.shares:
+                errors.append(f"{where}: lot shares add up to {total}")
+        elif t.side == "buy":
+            groups_bought.add(group)
+            cash[t.account] -= t.value + t.cost + t.ticket_fee
+            if s.mode == "raise_cash":
+                errors.append(f"{where}: mode raise_cash does not buy")
+            if any(r.no_buy for r in restr):
+                errors.append(f"{where}: no-buy restriction")
+            if not acct.allows_fractional and t.shares % 1 != 0:
+                errors.append(f"{where}: fractional shares in an account that does not allow them")
+            if acct.allows_fractional and t.shares % FRACTION_QUANTUM != 0:
+                errors.append(f"{where}: shares finer than {FRACTION_QUANTUM}")
+            recent_loss = _recent_loss_sale(s, group)
+            if recent_loss:
+                errors.append(f"{where}: buy within the wash-sale window of a loss sale ({recent_loss})")
+            held[(t.account, t.symbol)] = held.get((t.account, t.symbol), Decimal(0)) + t.shares
+            continue
+        else:
+            errors.append(f"{where}: side must be buy or sell")
+            continue
+        held[(t.account, t.symbol)] = held.get((t.account, t.symbol), Decimal(0)) - t.shares
+
+    for g in sorted(groups_sold & groups_bought):
+        errors.append(f"identical group {g} is both bought and sold in one run")
+    for g in sorted(loss_groups & groups_bought):
+        errors.append(f"identical group {g}: a loss sale and a buy in the same run (wash sale)")
+
+    # ---------------------------------------------------------------- budgets
+    ytd_st = s.tax.realized_ytd_short_term
+    ytd_net = ytd_st + s.tax.realized_ytd_long_term
+    cap = s.budgets.max_net_realized_gain
+    if cap is not None and realized_net > 0 and ytd_net + realized_net > cap + MONEY_TOL:
+        errors.append(f"net realized gain {ytd_net + realized_net:.2f} (with year to date) exceeds the budget {cap}")
+    cap_st = s.budgets.max_short_term_gain
+    if cap_st is not None and realized_st > 0 and ytd_st + realized_st > cap_st + MONEY_TOL:
+        errors.append(f"short-term gain {ytd_st + realized_st:.2f} (with year to date) exceeds the budget {cap_st}")
+
+    # ---------------------------------------------------------------- cash per account
+    for a in s.accounts:
+        floor = a.cash_floor
+        if a.cash_floor_weight is not None:
+            floor = max(floor, a.cash_floor_weight * acc_value[a.id])
+        need = floor + a.cash_to_raise
+        if cash[a.id] < need - MONEY_TOL:
+            errors.append(f"account {a.id}: cash after trading {cash[a.id]:.2f} is below the required {need:.2f}")
+
+    # ---------------------------------------------------------------- weights after trading
+    if V > 0:
+        by_class: dict[str, Decimal] = {}
+        by_symbol: dict[str, Decimal] = {}
+        for (acc, sym), q in held.items():
+            if q < 0:
+                errors.append(f"account {acc}: negative position in {sym}")
+            mv = q * price[sym]
+            by_symbol[sym] = by_symbol.get(sym, Decimal(0)) + mv
+            cls = sec[sym].asset_class
+            by_class[cls] = by_class.get(cls, Decimal(0)) + mv
+        cash_total = sum(cash.values(), Decimal(0))
+        for t_ in s.targets.asset_classes:
+            lo, hi = t_.bounds()
+            mv = cash_total if t_.asset_class == CASH_CLASS else by_class.get(t_.asset_class, Decimal(0))
+            w = mv / V
+            if lo is not None and w < lo - WEIGHT_TOL:
+                errors.append(f"asset class {t_.asset_class}: weight {w:.6f} below its bound {lo}")
+            if hi is not None and w > hi + WEIGHT_TOL:
+                errors.append(f"asset class {t_.asset_class}: weight {w:.6f} above its bound {hi}")
+        for r in s.restrictions:
+            if r.max_weight is None:
+                continue
+            if r.account is None:
+                w = by_symbol.get(r.symbol, Decimal(0)) / V
+            else:
+                base = acc_value[r.account]
+                w = held.get((r.account, r.symbol), Decimal(0)) * price[r.symbol] / base if base > 0 else Decimal(0)
+            if w > r.max_weight + WEIGHT_TOL:
+                errors.append(f"{r.symbol}: weight {w:.6f} above its maximum {r.max_weight}")
+    return errors
+
+
+def _window_start(s: Snapshot) -> dt.date:
+    return s.as_of - dt.timedelta(days=s.wash_sale.window_days)
+
+
+def _group_of(s: Snapshot, symbol: str, explicit: str | None) -> str:
+    if explicit:
+        return explicit
+    for x in s.securities:
+        if x.symbol == symbol:
+            return x.identical_group
+    return symbol
+
+
+def _recent_buy(s: Snapshot, group: str, lot: Lot) -> str:
+    start = _window_start(s)
+    for e in s.wash_sale.recent_buys:
+        if e.date >= start and _group_of(s, e.symbol, e.identical_group) == group:
+            return f"{e.account} {e.date.isoformat()}"
+    for other in s.lots:
+        if other.lot_id != lot.lot_id and other.acquired >= start and _group_of(s, other.symbol, None) == group:
+            return f"{other.account} {other.acquired.isoformat()}"
+    return ""
+
+
+def _recent_loss_sale(s: Snapshot, group: str) -> str:
+    start = _window_start(s)
+    for e in s.wash_sale.recent_loss_sales:
+        if e.date >= start and _group_of(s, e.symbol, e.identical_group) == group:
+            return f"{e.account} {e.date.isoformat()}"
+    return ""

@@ -1,0 +1,167 @@
+"""Before/after metrics of a trade list, money in exact Decimal.
+
+- ``tracking_error``: sqrt(d' Sigma d), annualized fraction, d = deviation from target in
+  risk-label space (securities or asset classes), weights of the pre-trade household value V.
+- ``asset_classes``: weight, target and drift (weight - target) per class, plus ``cash``.
+- ``drift_total``: half the sum of |drift| over classes with a target (share of capital that is
+  misallocated); ``max_abs_drift``: the largest |drift|.
+- ``realized``: short/long-term gains and losses realized by this run in taxable accounts
+  (dollars); ``realized_tax_deferred``: net gain realized in deferred/exempt accounts (no tax).
+- ``estimated_tax``: exact incremental tax of this run, T(ytd + run) - T(ytd), with US netting
+  (ST and LT netted separately, then against each other; a net loss deducts up to the
+  ordinary-income offset at the short-term rate; the rest carries forward, valued 0 here).
+- ``unrealized``: gains and losses still embedded in taxable lots.
+- ``turnover``: (purchases + sales) / (2 V); ``tickets``; ``trading_cost``: bps cost + fees.
+- ``cash``: total and per account (dollars).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from optimizer.core.model import ProblemData
+from optimizer.core.result import Trade, cents
+from optimizer.core.snapshot import CASH_CLASS, Snapshot, is_long_term
+
+ZERO = Decimal(0)
+
+
+def tax_liability(st: Decimal, lt: Decimal, s: Snapshot) -> Decimal:
+    """Tax on net short-term ``st`` and long-term ``lt`` gains for the year (dollars)."""
+    ts, tl, offset = s.tax.short_term_rate, s.tax.long_term_rate, s.tax.ordinary_income_offset
+    if st >= 0 and lt >= 0:
+        return ts * st + tl * lt
+    net = st + lt
+    if net < 0:
+        return -ts * min(-net, offset)
+    return (ts if st > 0 else tl) * net
+
+
+def incremental_tax(st_run: Decimal, lt_run: Decimal, s: Snapshot) -> Decimal:
+    """Tax caused by this run: T(ytd + run) - T(ytd)."""
+    ys, yl = s.tax.realized_ytd_short_term, s.tax.realized_ytd_long_term
+    return tax_liability(ys + st_run, yl + lt_run, s) - tax_liability(ys, yl, s)
+
+
+def holdings_after(s: Snapshot, trades: list[Trade]) -> dict[tuple[str, str], Decimal]:
+    """Shares per (account, symbol) after the trades."""
+    held: dict[tuple[str, str], Decimal] = {}
+    for lt in s.lots:
+        held[(lt.account, lt.symbol)] = held.get((lt.account, lt.symbol), ZERO) + lt.quantity
+    for t in trades:
+        sign = 1 if t.side == "buy" else -1
+        held[(t.account, t.symbol)] = held.get((t.account, t.symbol), ZERO) + sign * t.shares
+    return held
+
+
+def cash_after(s: Snapshot, trades: list[Trade]) -> dict[str, Decimal]:
+    """Cash per account after the trades, costs and fees."""
+    cash = {a.id: a.cash for a in s.accounts}
+    for t in trades:
+        if t.side == "sell":
+            cash[t.account] += t.value - t.cost - t.ticket_fee
+        else:
+            cash[t.account] -= t.value + t.cost + t.ticket_fee
+    return cash
+
+
+def unrealized(s: Snapshot, sold: dict[str, Decimal]) -> dict[str, Decimal]:
+    """Unrealized ST/LT gains and losses in taxable lots after selling ``sold`` shares per lot."""
+    out = {k: ZERO for k in ("short_term_gains", "short_term_losses", "long_term_gains", "long_term_losses")}
+    for lt in s.lots:
+        if not s.account(lt.account).taxable:
+            continue
+        q = lt.quantity - sold.get(lt.lot_id, ZERO)
+        if q <= 0:
+            continue
+        gain = q * s.security(lt.symbol).price - lt.cost_basis * q / lt.quantity
+        term = "long_term" if is_long_term(lt, s.as_of) else "short_term"
+        if gain >= 0:
+            out[f"{term}_gains"] += gain
+        else:
+            out[f"{term}_losses"] += gain
+    return {k: cents(v) for k, v in out.items()}
+
+
+def tracking_error(pd: ProblemData, w_sec: np.ndarray) -> float:
+    """sqrt(d' Sigma d) for household security weights ``w_sec``."""
+    d = pd.D @ w_sec - pd.t_dev
+    return float(np.sqrt(max(float(d @ pd.sigma @ d), 0.0)))
+
+
+def portfolio_metrics(pd: ProblemData, trades: list[Trade]) -> dict[str, Any]:
+    """The metrics dictionary of the portfolio after ``trades`` (``[]`` = before)."""
+    s = pd.snapshot
+    held = holdings_after(s, trades)
+    cash = cash_after(s, trades)
+    V = sum((a.cash for a in s.accounts), ZERO) + sum(
+        (lt.quantity * s.security(lt.symbol).price for lt in s.lots), ZERO
+    )
+    price = {x.symbol: x.price for x in s.securities}
+    sym_index = {x.symbol: i for i, x in enumerate(s.securities)}
+    w_sec = np.zeros(pd.n)
+    by_class: dict[str, Decimal] = {c: ZERO for c in pd.classes}
+    for (_acc, sym), q in held.items():
+        mv = q * price[sym]
+        w_sec[sym_index[sym]] += float(mv / V)
+        by_class[s.security(sym).asset_class] += mv
+    cash_total = sum(cash.values(), ZERO)
+    targets = {t.asset_class: t.target for t in s.targets.asset_classes}
+    classes: dict[str, Any] = {}
+    drifts: list[float] = []
+    for c in [*pd.classes, CASH_CLASS]:
+        mv = cash_total if c == CASH_CLASS else by_class[c]
+        w = float(mv / V)
+        tgt: float | None
+        if c in targets:
+            tgt = float(targets[c])
+        elif c != CASH_CLASS and s.targets.securities:
+            tgt = float(pd.class_target[pd.classes.index(c)])
+        else:
+            tgt = None
+        entry: dict[str, Any] = {"weight": w, "value": str(cents(mv))}
+        if tgt is not None:
+            entry["target"] = tgt
+            entry["drift"] = w - tgt
+            drifts.append(w - tgt)
+        classes[c] = entry
+    sold = {ls.lot_id: ls.shares for t in trades for ls in t.lots}
+    st_g = st_l = lt_g = lt_l = deferred = ZERO
+    for t in trades:
+        for ls in t.lots:
+            if not ls.taxable:
+                deferred += ls.realized_gain
+                continue
+            if ls.term == "short":
+                st_g, st_l = (st_g + ls.realized_gain, st_l) if ls.realized_gain >= 0 else (st_g, st_l + ls.realized_gain)
+            else:
+                lt_g, lt_l = (lt_g + ls.realized_gain, lt_l) if ls.realized_gain >= 0 else (lt_g, lt_l + ls.realized_gain)
+    buys = sum((t.value for t in trades if t.side == "buy"), ZERO)
+    sells = sum((t.value for t in trades if t.side == "sell"), ZERO)
+    cost = sum((t.cost + t.ticket_fee for t in trades), ZERO)
+    return {
+        "tracking_error": tracking_error(pd, w_sec),
+        "asset_classes": classes,
+        "drift_total": 0.5 * sum(abs(d) for d in drifts),
+        "max_abs_drift": max((abs(d) for d in drifts), default=0.0),
+        "realized": {
+            "short_term_gains": str(cents(st_g)),
+            "short_term_losses": str(cents(st_l)),
+            "long_term_gains": str(cents(lt_g)),
+            "long_term_losses": str(cents(lt_l)),
+            "net": str(cents(st_g + st_l + lt_g + lt_l)),
+        },
+        "realized_tax_deferred": str(cents(deferred)),
+        "estimated_tax": str(cents(incremental_tax(st_g + st_l, lt_g + lt_l, s))),
+        "unrealized": unrealized(s, sold),
+        "turnover": float((buys + sells) / (2 * V)) if V > 0 else 0.0,
+        "purchases": str(cents(buys)),
+        "sales": str(cents(sells)),
+        "tickets": len(trades),
+        "trading_cost": str(cents(cost)),
+        "cash": {"total": str(cents(cash_total)), "by_account": {k: str(cents(v)) for k, v in sorted(cash.items())}},
+        "total_value": str(cents(V - cost)),
+    }

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from optimizer.core.taxlots import Transaction, apply_transactions  # noqa: E402
+from optimizer.core.taxlots import Transaction, apply_transactions
 
 SEED = 20240601
 TARGET_SECONDS = 30.0

@@ -67,6 +67,11 @@ def _fmt(value: Decimal) -> str:
     return format(value, "f")
 
 
+def _shares(quantity: Decimal) -> str:
+    """``1 share``, ``2.5 shares``."""
+    return f"{_fmt(quantity)} share{'' if quantity == 1 else 's'}"
+
+
 # --------------------------------------------------------------------------- holding period
 
 
@@ -501,6 +506,7 @@ class _Ledger:
         self.warnings: list[str] = []
         self.problems: list[Problem] = []
         self.lot_ids = self._assign_lot_ids()
+        self.reserved_ids = set(self.lot_ids.values())
         # Buys by wash-sale group, in processing order, with their dates for bisect.
         self.group_buys: dict[str, list[int]] = defaultdict(list)
         self.group_buy_dates: dict[str, list[dt.date]] = defaultdict(list)
@@ -540,7 +546,7 @@ class _Ledger:
         """Split ``shares`` off ``lot`` into a new part; basis and adjustment pro rata, cents exact."""
         part_no = self.next_part[lot.origin]
         part_id = f"{lot.origin}.{part_no}"
-        while part_id in self.lots:
+        while part_id in self.lots or part_id in self.reserved_ids:
             part_no += 1
             part_id = f"{lot.origin}.{part_no}"
         self.next_part[lot.origin] = part_no + 1
@@ -658,7 +664,7 @@ class _Ledger:
                         seq,
                         "quantity",
                         f"sell of {_fmt(quantity)} {txn.symbol} from lot {txn.lot_id!r}, which "
-                        f"holds {_fmt(held)}: short by {_fmt(quantity - held)} shares",
+                        f"holds {_fmt(held)}: short by {_shares(quantity - held)}",
                     )
                 )
                 return []
@@ -671,8 +677,7 @@ class _Ledger:
                         seq,
                         "quantity",
                         f"sell of {_fmt(quantity)} {txn.symbol} on {txn.trade_date} but account "
-                        f"{txn.account!r} holds {_fmt(held)}: short by {_fmt(quantity - held)}"
-                        " shares",
+                        f"{txn.account!r} holds {_fmt(held)}: short by {_shares(quantity - held)}",
                     )
                 )
                 return []

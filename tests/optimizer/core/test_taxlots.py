@@ -506,6 +506,21 @@ class TestReplacementMatching:
         (warning,) = result.warnings
         assert "lot(s) B" in warning and "not treated as replacement" in warning
 
+    def test_split_part_ids_avoid_lot_ids_given_later(self) -> None:
+        result = apply_transactions(
+            [
+                buy(day(2024, 1, 2), 100, 10),
+                sell(day(2024, 6, 3), 100, "7.50"),
+                buy(day(2024, 6, 20), 150, 8, lot_id="R"),
+                buy(day(2024, 6, 21), 1, 8, lot_id="R.1"),
+            ]
+        )
+        assert [(x.lot_id, x.quantity) for x in result.open_lots] == [
+            ("R", D("50")),
+            ("R.2", D("100")),
+            ("R.1", D("1")),
+        ]
+
     def test_split_replacement_parts_are_sold_by_their_origin_lot_id(self) -> None:
         result = apply_transactions(
             [
@@ -643,15 +658,15 @@ class TestErrors:
             (
                 2,
                 "quantity",
-                "sell of 101 XYZ on 2024-02-01 but account 'A' holds 100: short by 1 shares",
+                "sell of 101 XYZ on 2024-02-01 but account 'A' holds 100: short by 1 share",
             ),
-            (3, "quantity", "sell of 101 XYZ from lot 'L1', which holds 100: short by 1 shares"),
+            (3, "quantity", "sell of 101 XYZ from lot 'L1', which holds 100: short by 1 share"),
             (4, "lot_id", "unknown lot 'NOPE'"),
             (5, "lot_id", "lot 'L1' holds XYZ in account 'A', not XYZ in 'B'"),
             (
                 6,
                 "quantity",
-                "sell of 1 ABC on 2024-02-05 but account 'A' holds 0: short by 1 shares",
+                "sell of 1 ABC on 2024-02-05 but account 'A' holds 0: short by 1 share",
             ),
         ]
         assert str(info.value.problems[0]).startswith("transaction 2: quantity:")
@@ -972,6 +987,17 @@ def test_basis_is_conserved_and_no_lot_goes_negative(
         assert row.wash_sale_disallowed <= max(-row.gain, D(0))
         assert row.replacement_shares <= row.quantity
         assert row.cost_basis == cents(row.cost_basis)
+    # IRA lots never carry an adjustment; a bought share replaces at most one sold share.
+    assert all(x.wash_sale_adjustment == 0 for x in result.open_lots if x.account_type != "taxable")
+    for group in {t.group for t in transactions}:
+        bought_shares = sum(
+            (t.quantity for t in transactions if t.action == "BUY" and t.group == group), D(0)
+        )
+        replaced = sum(
+            (row.replacement_shares for row in result.realized if row.identical_group == group),
+            D(0),
+        )
+        assert replaced <= bought_shares
     # Shares are conserved per account and symbol.
     for key in {(t.account, t.symbol) for t in transactions}:
         net = sum(

@@ -83,8 +83,36 @@ def test_verify_command_passes_on_an_intact_chain(book, capsys):
 
 
 def _raw(sql: str, params: list[object]) -> None:
+    """Tamper as someone with direct database access would. On PostgreSQL that person must
+    first disable the append-only trigger (the test transaction rolls the change back)."""
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_append_only")
         cursor.execute(sql, params)
+        if connection.vendor == "postgresql":
+            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_append_only")
+
+
+def test_the_database_refuses_update_and_delete_of_audit_events_on_postgresql(book):
+    """PostgreSQL: a trigger refuses raw UPDATE/DELETE. SQLite has no such trigger; there the
+    application's refusal (test_events_are_append_only) and audit_verify are the guard."""
+    from django.db import DatabaseError
+
+    event = AuditEvent.objects.filter(chain="alpha").first()
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'")
+            assert cursor.fetchone()[0] == 0
+        return
+    for sql in (
+        "UPDATE audit_auditevent SET event_type = 'x' WHERE id = %s",
+        "DELETE FROM audit_auditevent WHERE id = %s",
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [event.pk])
+    assert AuditEvent.objects.get(pk=event.pk).event_type == event.event_type
 
 
 def test_verify_names_an_event_whose_payload_was_changed(book):

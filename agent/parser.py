@@ -6,11 +6,16 @@ handler each).  A rule that matches *consumes* its characters, so later rules ne
 the same words twice.  What is left afterwards is checked clause by clause:
 
 * a leftover clause that looks like a constraint (it has a number, ``$`` or ``%``, a
-  ticker-like upper-case token, or a constraint word such as *sell*, *gains*, *trades*,
-  *cash*, *not*, *under*; see ``SIGNAL_WORDS``) becomes a ``not_understood`` question;
+  ticker-like upper-case token, a constraint word such as *sell*, *gains*, *trades*,
+  *cash*, *not*, *under*, a condition or scope word such as *unless*, *each*, *per* (see
+  ``SIGNAL_WORDS``), or it narrows something to one account: "in the IRA") becomes a
+  ``not_understood`` question;
 * a leftover clause without such words ("for the Smith household") is reported in
   ``ParseOutcome.ignored`` and changes nothing;
 * a request in which nothing at all was understood is one ``not_understood`` question.
+
+A rule whose match comes right after a negation ("don't finish the transition", "no need
+to harvest losses") does not fire, so the clause is asked about instead of read backwards.
 
 Questions also come from unknown tickers, bare numbers without a unit, phrases with two
 readings, values given twice, and :func:`agent.spec.conflicts`.  When there is any
@@ -36,6 +41,7 @@ from agent.spec import (
 )
 
 __all__ = [
+    "MAX_REQUEST_CHARS",
     "SIGNAL_WORDS",
     "STOPWORDS",
     "ParseOutcome",
@@ -43,40 +49,57 @@ __all__ = [
     "parse_request",
 ]
 
+#: Longer requests get one question instead of a parse (bounds the regex work per request).
+MAX_REQUEST_CHARS: Final = 2000
+
 #: Upper-case words that are never read as tickers (acronyms common in advisers' notes).
 #: A security whose symbol is one of these can still be named with a cashtag: ``$A``.
-STOPWORDS: Final = frozenset(
-    """
-    A AN AND ANY ALL ADR AUM B BN BP BPS CASH CEO CFO DAF DCA DO EOD EOM EOY ESG ETF ETFS FY
-    FYI HSA I IPO IPS IRA IRAS IRS K LLC LT LTCG M MAX MIN MM MN MTD NAV NO NOT OK OR PM Q1 Q2
-    Q3 Q4 QTD RIA RMD ROTH SEC SEP SMA ST STCG TAX TE TLH TOD UGMA UMA US USA USD UTMA YTD
-    """.split()
-)
+# fmt: off
+STOPWORDS: Final = frozenset({
+    "A", "AN", "AND", "ANY", "ALL", "ADR", "AUM", "B", "BN", "BP", "BPS", "CASH", "CEO", "CFO",
+    "DAF", "DCA", "DO", "EOD", "EOM", "EOY", "ESG", "ETF", "ETFS", "FY", "FYI", "HSA", "I",
+    "IPO", "IPS", "IRA", "IRAS", "IRS", "K", "LLC", "LT", "LTCG", "M", "MAX", "MIN", "MM", "MN",
+    "MTD", "NAV", "NO", "NOT", "OK", "OR", "PM", "Q1", "Q2", "Q3", "Q4", "QTD", "RIA", "RMD",
+    "ROTH", "SEC", "SEP", "SMA", "ST", "STCG", "TAX", "TE", "TLH", "TOD", "UGMA", "UMA", "US",
+    "USA", "USD", "UTMA", "YTD"
+})
+# fmt: on
 
 #: Lower-case words that make a leftover clause look like a constraint (see module doc).
-SIGNAL_WORDS: Final = frozenset(
-    """
-    above allow avoid below block bought budget buy buying buys cap capped cash complete
-    completion deploy don't dont drift error exceed exclude exit fewer finish freeze gain gains
-    harvest harvesting hold invest keep least less limit liquidate long long-term loss losses
-    max maximum min minimize minimum more most never no none not nothing only over percent
-    purchase purchases purchasing raise realize realized rebalance reduce restrict restricted
-    risk sale sales sell selling sells short short-term sold target tax taxes term tlh touch
-    track tracking trade trades trading transaction transactions transition trim turnover
-    under withdraw withdrawal without
-    """.split()
-)
+#: Conditions and scopes ("unless needed", "for each account", "ideally") are included: a
+#: spec constraint is hard and household-wide, so a clause that softens or scopes one must
+#: be asked about, not dropped.
+# fmt: off
+SIGNAL_WORDS: Final = frozenset({
+    "above", "after", "allow", "avoid", "before", "below", "block", "bought", "budget", "buy",
+    "buying", "buys", "cap", "capped", "cash", "complete", "completion", "deploy", "don't",
+    "dont", "drift", "each", "error", "every", "exceed", "except", "exclude", "excluding",
+    "exit", "fewer", "finish", "freeze", "gain", "gains", "harvest", "harvesting", "hold",
+    "ideally", "if", "instead", "invest", "keep", "least", "less", "limit", "liquidate", "long",
+    "long-term", "loss", "losses", "max", "maximum", "min", "minimize", "minimum", "more",
+    "most", "never", "no", "none", "not", "nothing", "only", "over", "per", "percent", "prefer",
+    "preferably", "provided", "purchase", "purchases", "purchasing", "raise", "rather",
+    "realize", "realized", "rebalance", "reduce", "restrict", "restricted", "risk", "sale",
+    "sales", "sell", "selling", "sells", "short", "short-term", "sold", "target", "tax",
+    "taxes", "term", "tlh", "touch", "track", "tracking", "trade", "trades", "trading",
+    "transaction", "transactions", "transition", "trim", "turnover", "under", "unless", "until",
+    "when", "withdraw", "withdrawal", "without"
+})
+# fmt: on
 
-_FILLER_WORDS: Final = frozenset(
-    """
-    a account accounts also an and are as at based be build but can client clients could
-    create family for from give go hello hi his her household households i i'd in is it its
-    just let let's lets like make me model my new of ok okay on one or our please plan plus
-    portfolio portfolios preset run scenario scenarios set show so some start that the their
-    them then there these this thanks thank to try up us use using version want wants we
-    what-if while with would you your
-    """.split()
-)
+# fmt: off
+_FILLER_WORDS: Final = frozenset({
+    "a", "account", "accounts", "also", "an", "and", "are", "as", "at", "based", "be", "build",
+    "but", "can", "client", "clients", "could", "create", "family", "for", "from", "give", "go",
+    "hello", "hi", "his", "her", "household", "households", "i", "i'd", "in", "is", "it", "its",
+    "just", "let", "let's", "lets", "like", "make", "me", "model", "my", "new", "of", "ok",
+    "okay", "on", "one", "or", "our", "please", "plan", "plus", "portfolio", "portfolios",
+    "preset", "run", "scenario", "scenarios", "set", "show", "so", "some", "start", "that",
+    "the", "their", "them", "then", "there", "these", "this", "thanks", "thank", "to", "try",
+    "up", "us", "use", "using", "version", "want", "wants", "we", "what-if", "while", "with",
+    "would", "you", "your"
+})
+# fmt: on
 
 
 @dataclass(frozen=True)
@@ -89,7 +112,12 @@ class Understood:
     span: tuple[int, int]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"field": self.field, "phrase": self.phrase, "span": list(self.span), "value": self.value}
+        return {
+            "field": self.field,
+            "phrase": self.phrase,
+            "span": list(self.span),
+            "value": self.value,
+        }
 
 
 @dataclass(frozen=True)
@@ -149,7 +177,9 @@ _NEG = (
     r"mustn't|won't|will\s+not)(?:\s+(?:ever|want\s+to))?"
 )
 _SELLV = r"(?:sell(?:\s+(?:off|down))?|trim|reduce)"
-_BUYV = r"(?:buy(?:\s+more(?:\s+of)?)?|purchase|acquire|add\s+more(?:\s+of)?|add(?:\s+to)?|increase)"
+_BUYV = (
+    r"(?:buy(?:\s+more(?:\s+of)?)?|purchase|acquire|add\s+more(?:\s+of)?|add(?:\s+to)?|increase)"
+)
 _BE_NOT = (
     r"(?:(?:should|must|may|will|shall|can)\s+not|shouldn't|mustn't|can't|cannot|won't|"
     r"is\s+not\s+to|are\s+not\s+to)\s+be"
@@ -173,6 +203,7 @@ _UPPER_WORDS = (
     r"(?:no\s+more\s+than|at\s+most|a\s+max(?:imum)?\s+of|max(?:imum)?(?:\s+of)?|under|below|"
     r"less\s+than|up\s+to|within|a|an)"
 )
+_OR_LESS = r"(?:\s+(?:or\s+(?:less|lower|below|under)|at\s+most|max(?:imum)?|tops))?"
 _TEN = r"(?:tracking[-\s]?error|(?-i:TE)|active\s+risk)"
 _PURPOSE = (
     r"(?:for|to\s+fund|to\s+cover|to\s+pay\s+for)\s+(?:(?:a|an|the|her|his|their|my|our|this|"
@@ -192,8 +223,13 @@ _MULTIPLIERS: Final[dict[str, int]] = {
     "b": 10**9, "bn": 10**9, "billion": 10**9,
 }  # fmt: skip
 _STRICT_BOUNDS: Final = ("fewer than", "less than", "under", "below", "<")
+#: A negation right before a match ("don't finish the transition", "no need to harvest")
+#: turns a rule off; the words allowed in between are listed so that "no gains and ..."
+#: does not negate what follows.
 _NEGATION_BEFORE = re.compile(
-    r"(?:n't|\bnot|\bnever|\bno|\bdont|\bcannot)\s+(?:\w+\s+)?$", re.IGNORECASE
+    r"(?:n't|\bnot|\bnever|\bno|\bdont|\bcannot|\bwithout)\s+"
+    r"(?:(?:do|ever|want|to|be|any|need|needs|try|bother|even|really|have|actually|i|we)\s+){0,3}$",
+    re.IGNORECASE,
 )
 
 
@@ -300,7 +336,9 @@ def _fmt_plain(value: Decimal) -> str:
     return f"{value:,.2f}"
 
 
-def _percent(m: re.Match[str], ctx: _Ctx, field: str, what: str, *, bare_fraction: bool = False) -> Decimal | None:
+def _percent(
+    m: re.Match[str], ctx: _Ctx, field: str, what: str, *, bare_fraction: bool = False
+) -> Decimal | None:
     """The fraction in group ``pct`` ("1%" -> 0.01, "50 bps" -> 0.005).  Without a unit it
     asks, except that ``bare_fraction`` accepts a number <= 1 as a fraction ("0.8 of the
     transition")."""
@@ -360,7 +398,7 @@ def _or_list(items: Sequence[str]) -> str:
 
 
 def _negated(m: re.Match[str], ctx: _Ctx) -> bool:
-    return bool(_NEGATION_BEFORE.search(ctx.text[max(0, m.start() - 24) : m.start()]))
+    return bool(_NEGATION_BEFORE.search(ctx.text[max(0, m.start() - 48) : m.start()]))
 
 
 # -- handlers ------------------------------------------------------------------------------
@@ -423,18 +461,12 @@ def _h_sell_and_buy(first: str, second: str) -> _Handler:
     return handle
 
 
-def _h_must_sell(m: re.Match[str], ctx: _Ctx) -> bool:
-    if _negated(m, ctx):
-        return False
-    return _symbol_handler("must_sell")(m, ctx)
-
-
 def _h_keep_part(m: re.Match[str], ctx: _Ctx) -> bool:
     syms = ", ".join(tok.lstrip("$") for tok in _TOK_RE.findall(m.group("syms")))
     ctx.ask(
         m,
         "ambiguous",
-        f"Should {syms} not be sold at all, or may part of it be sold? Say \"don't sell {syms}\" "
+        f'Should {syms} not be sold at all, or may part of it be sold? Say "don\'t sell {syms}" '
         "to keep all of it.",
         ("no_sell",),
     )
@@ -453,8 +485,6 @@ def _h_direction(m: re.Match[str], ctx: _Ctx) -> bool:
 
 
 def _h_bare_sell(m: re.Match[str], ctx: _Ctx) -> bool:
-    if _negated(m, ctx):
-        return False
     syms = ", ".join(tok.lstrip("$") for tok in _TOK_RE.findall(m.group("syms")))
     ctx.ask(
         m,
@@ -467,8 +497,6 @@ def _h_bare_sell(m: re.Match[str], ctx: _Ctx) -> bool:
 
 
 def _h_bare_buy(m: re.Match[str], ctx: _Ctx) -> bool:
-    if _negated(m, ctx):
-        return False
     ctx.ask(
         m,
         "unsupported",
@@ -485,7 +513,7 @@ def _everything(field: str) -> _Handler:
             ctx.ask(
                 m,
                 "missing_value",
-                "No list of this household's securities was given, so \"everything\" cannot be "
+                'No list of this household\'s securities was given, so "everything" cannot be '
                 "spelled out. Which securities does this cover?",
                 (field,),
             )
@@ -595,7 +623,11 @@ _SYMBOL_RULES: Final[tuple[_Rule, ...]] = (
         _h_sell_and_buy("no_buy", "no_sell"),
     ),
     # neither side: "don't trade AAPL", "leave AAPL alone", "freeze AAPL"
-    _rule("no_trade_sym", rf"\b{_NEG}\s+(?:trade|touch)\s+{_DET}{_SYMS}", _symbol_handler("no_sell", "no_buy")),
+    _rule(
+        "no_trade_sym",
+        rf"\b{_NEG}\s+(?:trade|touch)\s+{_DET}{_SYMS}",
+        _symbol_handler("no_sell", "no_buy"),
+    ),
     _rule(
         "no_trading_in",
         rf"\bno\s+(?:trading|trades|transactions)\s+(?:in|of|on)\s+{_DET}{_SYMS}",
@@ -612,7 +644,11 @@ _SYMBOL_RULES: Final[tuple[_Rule, ...]] = (
         rf"\b{_RESTRICT}\s+{_DET}{_SYMS}\s+from\s+(?:trading|being\s+traded|any\s+trad(?:es|ing))",
         _symbol_handler("no_sell", "no_buy"),
     ),
-    _rule("not_traded", rf"{_SYMS}\s+{_BE_NOT}\s+(?:traded|touched)", _symbol_handler("no_sell", "no_buy")),
+    _rule(
+        "not_traded",
+        rf"{_SYMS}\s+{_BE_NOT}\s+(?:traded|touched)",
+        _symbol_handler("no_sell", "no_buy"),
+    ),
     # "don't sell all of AAPL": keep all, or sell part?  Ask.
     _rule("keep_part", rf"\b{_NEG}\s+sell\s+all\s+(?:of\s+)?{_DET}{_SYMS}", _h_keep_part),
     # no sell
@@ -627,7 +663,11 @@ _SYMBOL_RULES: Final[tuple[_Rule, ...]] = (
         rf"\b(?:avoid|without|refrain\s+from|stop)\s+(?:selling|trimming|reducing)\s+{_DET}{_SYMS}",
         _symbol_handler("no_sell"),
     ),
-    _rule("restrict_from_sale", rf"\b{_RESTRICT}\s+{_DET}{_SYMS}\s+from\s+{_NOT_SOLD}", _symbol_handler("no_sell")),
+    _rule(
+        "restrict_from_sale",
+        rf"\b{_RESTRICT}\s+{_DET}{_SYMS}\s+from\s+{_NOT_SOLD}",
+        _symbol_handler("no_sell"),
+    ),
     _rule(
         "restrict_sales_of",
         rf"\b{_RESTRICT}\s+(?:any\s+)?(?:selling|sales|sale|sells)\s+(?:of|in)\s+{_DET}{_SYMS}",
@@ -638,13 +678,19 @@ _SYMBOL_RULES: Final[tuple[_Rule, ...]] = (
         rf"{_SYMS}\s+(?:is|are)\s+{_RESTRICTED}\s+from\s+{_NOT_SOLD}",
         _symbol_handler("no_sell"),
     ),
-    _rule("not_sold", rf"{_SYMS}\s+{_BE_NOT}\s+(?:sold|trimmed|reduced)", _symbol_handler("no_sell")),
+    _rule(
+        "not_sold", rf"{_SYMS}\s+{_BE_NOT}\s+(?:sold|trimmed|reduced)", _symbol_handler("no_sell")
+    ),
     _rule(
         "no_sell_list_add",
         rf"\b(?:add|put|place)\s+{_SYMS}\s+(?:to|on)\s+(?:the\s+)?no[-\s]?sell(?:\s+list)?",
         _symbol_handler("no_sell"),
     ),
-    _rule("no_sell_list", rf"\bno[-\s]?sells?(?:\s+list)?\s*(?::|-|for|on|=)?\s*{_SYMS}", _symbol_handler("no_sell")),
+    _rule(
+        "no_sell_list",
+        rf"\bno[-\s]?sells?(?:\s+list)?\s*(?::|-|for|on|=)?\s*{_SYMS}",
+        _symbol_handler("no_sell"),
+    ),
     _rule(
         "hold",
         rf"\b(?:hold|keep)\s+(?:on\s*to\s+|onto\s+)?(?:all\s+(?:of\s+)?)?{_DET}{_SYMS}",
@@ -663,7 +709,11 @@ _SYMBOL_RULES: Final[tuple[_Rule, ...]] = (
         rf"\b(?:avoid|without|refrain\s+from|stop)\s+(?:buying|purchasing|adding(?:\s+to)?|acquiring)\s+{_DET}{_SYMS}",
         _symbol_handler("no_buy"),
     ),
-    _rule("restrict_from_buy", rf"\b{_RESTRICT}\s+{_DET}{_SYMS}\s+from\s+{_NOT_BOUGHT}", _symbol_handler("no_buy")),
+    _rule(
+        "restrict_from_buy",
+        rf"\b{_RESTRICT}\s+{_DET}{_SYMS}\s+from\s+{_NOT_BOUGHT}",
+        _symbol_handler("no_buy"),
+    ),
     _rule(
         "restrict_buys_of",
         rf"\b{_RESTRICT}\s+(?:any\s+)?(?:buying|purchases?|buys|purchasing)\s+(?:of|in)\s+{_DET}{_SYMS}",
@@ -674,35 +724,63 @@ _SYMBOL_RULES: Final[tuple[_Rule, ...]] = (
         rf"{_SYMS}\s+(?:is|are)\s+{_RESTRICTED}\s+from\s+{_NOT_BOUGHT}",
         _symbol_handler("no_buy"),
     ),
-    _rule("not_bought", rf"{_SYMS}\s+{_BE_NOT}\s+(?:bought|purchased|added(?:\s+to)?)", _symbol_handler("no_buy")),
+    _rule(
+        "not_bought",
+        rf"{_SYMS}\s+{_BE_NOT}\s+(?:bought|purchased|added(?:\s+to)?)",
+        _symbol_handler("no_buy"),
+    ),
     _rule(
         "no_buy_list_add",
         rf"\b(?:add|put|place)\s+{_SYMS}\s+(?:to|on)\s+(?:the\s+)?no[-\s]?buy(?:\s+list)?",
         _symbol_handler("no_buy"),
     ),
-    _rule("no_buy_list", rf"\bno[-\s]?buys?(?:\s+list)?\s*(?::|-|for|on|=)?\s*{_SYMS}", _symbol_handler("no_buy")),
+    _rule(
+        "no_buy_list",
+        rf"\bno[-\s]?buys?(?:\s+list)?\s*(?::|-|for|on|=)?\s*{_SYMS}",
+        _symbol_handler("no_buy"),
+    ),
     # sell in full
-    _rule("sell_all", rf"\bsell\s+(?:all|everything)\s+(?:of\s+)?{_DET}{_SYMS}", _h_must_sell),
-    _rule("sell_out", rf"\bsell\s+(?:out\s+of|off\s+all(?:\s+of)?)\s+{_DET}{_SYMS}", _h_must_sell),
+    _rule(
+        "sell_all",
+        rf"\bsell\s+(?:all|everything)\s+(?:of\s+)?{_DET}{_SYMS}",
+        _symbol_handler("must_sell"),
+    ),
+    _rule(
+        "sell_out",
+        rf"\bsell\s+(?:out\s+of|off\s+all(?:\s+of)?)\s+{_DET}{_SYMS}",
+        _symbol_handler("must_sell"),
+    ),
     _rule(
         "sell_entire",
         rf"\bsell\s+(?:the\s+|my\s+|our\s+|their\s+)?(?:entire|whole|full)\s+"
         rf"(?:position|positions|holding|holdings|stake)\s+(?:in|of)\s+{_SYMS}",
-        _h_must_sell,
+        _symbol_handler("must_sell"),
     ),
-    _rule("sell_fully", rf"\bsell\s+{_SYMS}\s+(?:entirely|completely|in\s+full|fully|outright)", _h_must_sell),
-    _rule("fully_sell", rf"\b(?:fully|completely)\s+(?:sell|exit|liquidate)\s+{_DET}{_SYMS}", _h_must_sell),
+    _rule(
+        "sell_fully",
+        rf"\bsell\s+{_SYMS}\s+(?:entirely|completely|in\s+full|fully|outright)",
+        _symbol_handler("must_sell"),
+    ),
+    _rule(
+        "fully_sell",
+        rf"\b(?:fully|completely)\s+(?:sell|exit|liquidate)\s+{_DET}{_SYMS}",
+        _symbol_handler("must_sell"),
+    ),
     _rule(
         "exit",
         rf"\b(?:exit|liquidate|dump|eliminate|get\s+rid\s+of|get\s+out\s+of|close\s+out)\s+{_DET}{_SYMS}"
         r"(?:\s+(?:entirely|completely|in\s+full|fully))?",
-        _h_must_sell,
+        _symbol_handler("must_sell"),
     ),
     # a ticker with no direction, or a partial sale / a purchase: ask
     _rule("restrict_sym", rf"\b(?:{_RESTRICT}|avoid)\s+{_DET}{_SYMS}", _h_direction),
     _rule("sym_restricted", rf"{_SYMS}\s+(?:is|are)\s+{_RESTRICTED}\b", _h_direction),
-    _rule("bare_sell", rf"\b(?:sell|trim|reduce)\s+(?:some\s+(?:of\s+)?)?{_DET}{_SYMS}", _h_bare_sell),
-    _rule("bare_buy", rf"\b(?:buy|purchase|add(?:\s+to)?)\s+(?:some\s+)?{_DET}{_SYMS}", _h_bare_buy),
+    _rule(
+        "bare_sell", rf"\b(?:sell|trim|reduce)\s+(?:some\s+(?:of\s+)?)?{_DET}{_SYMS}", _h_bare_sell
+    ),
+    _rule(
+        "bare_buy", rf"\b(?:buy|purchase|add(?:\s+to)?)\s+(?:some\s+)?{_DET}{_SYMS}", _h_bare_buy
+    ),
 )
 
 _GAIN_RULES: Final[tuple[_Rule, ...]] = (
@@ -712,7 +790,9 @@ _GAIN_RULES: Final[tuple[_Rule, ...]] = (
         r"(?:\s+(?:cap|budget|limit))?",
         _h_gain_cap,
     ),
-    _rule("amount_max_gains", rf"{_AMOUNT}\s+(?:(?:in|of)\s+)?max(?:imum)?\s+{_GAINS}", _h_gain_cap),
+    _rule(
+        "amount_max_gains", rf"{_AMOUNT}\s+(?:(?:in|of)\s+)?max(?:imum)?\s+{_GAINS}", _h_gain_cap
+    ),
     _rule(
         "amount_gain_cap",
         rf"{_AMOUNT}\s+(?:(?:of|in)\s+)?{_GAINS}\s+(?:cap|budget|limit|ceiling|max(?:imum)?)\b",
@@ -758,7 +838,14 @@ _GAIN_RULES: Final[tuple[_Rule, ...]] = (
         rf"shouldn't\s+exceed|can't\s+exceed|cannot\s+exceed)\s+{_AMOUNT}",
         _h_gain_cap,
     ),
-    _rule("max_gains_of", rf"\bmax(?:imum)?\s+{_GAINS}\s*(?:of|at|=|:|-|to)?\s*{_AMOUNT}", _h_gain_cap),
+    _rule(
+        "max_gains_of", rf"\bmax(?:imum)?\s+{_GAINS}\s*(?:of|at|=|:|-|to)?\s*{_AMOUNT}", _h_gain_cap
+    ),
+    _rule(
+        "no_gains_over",
+        rf"\bno\s+{_GAINS}\s+(?:over|above|beyond|exceeding|in\s+excess\s+of|more\s+than)\s+{_AMOUNT}",
+        _h_gain_cap,
+    ),
     _rule(
         "no_gains",
         r"\b(?:no|zero|avoid(?:\s+realizing)?|without(?:\s+realizing)?|realize\s+no|no\s+new|"
@@ -787,7 +874,9 @@ _CASH_RULES: Final[tuple[_Rule, ...]] = (
         r"cash\s+requirement)\b",
         _h_amount("raise_cash"),
     ),
-    _rule("withdrawal_of", rf"\b(?:withdrawal|distribution)\s+of\s+{_AMOUNT}", _h_amount("raise_cash")),
+    _rule(
+        "withdrawal_of", rf"\b(?:withdrawal|distribution)\s+of\s+{_AMOUNT}", _h_amount("raise_cash")
+    ),
     _rule(
         "raise_cash_missing",
         rf"\braise\s+(?:some\s+|more\s+|enough\s+)?(?:cash|liquidity)\b(?:\s+{_PURPOSE})?",
@@ -819,7 +908,7 @@ _TARGET_RULES: Final[tuple[_Rule, ...]] = (
         r"(?:the\s+)?(?:portfolio(?:'s)?\s+)?)?(?:(?:a\s+)?(?:max(?:imum)?|target(?:ed)?)\s+)?"
         rf"{_TEN}(?:\s+(?:target|limit|cap|budget|ceiling|max(?:imum)?|tolerance|goal))?"
         r"(?:\s+(?:should|must|needs?\s+to)\s+(?:be|stay|remain))?(?:\s+(?:down|back))?"
-        rf"(?:\s*{_BOUND})?(?:\s+{_BOUND})?\s*{_PCT}",
+        rf"(?:\s*{_BOUND})?(?:\s+{_BOUND})?\s*{_PCT}{_OR_LESS}",
         _h_percent("max_tracking_error", "tracking error"),
     ),
     _rule(
@@ -833,7 +922,9 @@ _TARGET_RULES: Final[tuple[_Rule, ...]] = (
         "complete_most",
         r"\b(?:complete|finish|do|get\s+through)\s+(?:most|much|part|some|a\s+lot|a\s+good\s+part|"
         r"the\s+bulk)\s+of\s+the\s+(?:transition|way)",
-        _h_ambiguous("completion_target", "What share of the transition should be completed (e.g. 80%)?"),
+        _h_ambiguous(
+            "completion_target", "What share of the transition should be completed (e.g. 80%)?"
+        ),
     ),
     _rule(
         "complete_pct",
@@ -879,7 +970,7 @@ _TARGET_RULES: Final[tuple[_Rule, ...]] = (
         r"(?:(?:max(?:imum)?|one[-\s]way|annual)\s+)?turnover"
         r"(?:\s+(?:limit|cap|budget|ceiling|max(?:imum)?|target))?"
         r"(?:\s+(?:should|must|needs?\s+to)\s+(?:be|stay|remain))?"
-        rf"(?:\s*{_BOUND})?(?:\s+{_BOUND})?\s*{_PCT}",
+        rf"(?:\s*{_BOUND})?(?:\s+{_BOUND})?\s*{_PCT}{_OR_LESS}",
         _h_percent("max_turnover", "turnover limit"),
     ),
     _rule(
@@ -931,7 +1022,7 @@ _TARGET_RULES: Final[tuple[_Rule, ...]] = (
     ),
     _rule(
         "no_harvest",
-        rf"\b(?:{_NEG}|no|without|avoid|skip|disable|turn\s+off|switch\s+off|stop|not)\s+(?:any\s+)?"
+        rf"\b(?:{_NEG}|no|without|avoid|skip|disable|turn\s+off|switch\s+off|stop|not)\s+(?:do\s+)?(?:any\s+)?"
         r"(?:tax[-\s]?loss\s+|loss\s+)?(?:harvest(?:ing)?|TLH)\b(?:\s+(?:any\s+)?(?:tax\s+)?losses)?",
         _h_const("harvest_losses", False),
     ),
@@ -1000,7 +1091,17 @@ _CLAUSE_SPLIT = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[A-Za-z0-9$%][A-Za-z0-9$%'.\-]*")
-_NORMALIZE = str.maketrans({"’": "'", "‘": "'", "‐": "-", "‑": "-", "–": "-", "—": "-", "\u00a0": " "})
+_NORMALIZE = str.maketrans(
+    {
+        "\u2019": "'",
+        "\u2018": "'",
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u00a0": " ",
+    }
+)
 
 
 def _is_signal(word: str, known: frozenset[str]) -> bool:
@@ -1008,9 +1109,26 @@ def _is_signal(word: str, known: frozenset[str]) -> bool:
     lower = bare.lower()
     if lower in SIGNAL_WORDS or any(c.isdigit() for c in bare) or "$" in bare or "%" in bare:
         return True
-    if bare.isupper() and bare.isalpha() and bare not in STOPWORDS and (len(bare) >= 2 or bare in known):
-        return True
-    return False
+    return (
+        bare.isupper()
+        and bare.isalpha()
+        and bare not in STOPWORDS
+        and (len(bare) >= 2 or bare in known)
+    )
+
+
+_SCOPE_START: Final = frozenset({"in", "within", "inside", "from", "only"})
+_ACCOUNT_WORDS: Final = frozenset(
+    {"ira", "iras", "roth", "401k", "401(k)", "account", "accounts", "trust", "joint", "taxable"}
+)
+
+
+def _is_scope(words: Sequence[str]) -> bool:
+    """ "in the IRA", "from the trust account": a clause that narrows a constraint to one
+    account.  Constraints are household-wide, so such a clause is asked about; "for the
+    Johnson IRA" (whom the scenario is for) is not a scope."""
+    lowered = [w.lower().rstrip(".'") for w in words]
+    return lowered[0] in _SCOPE_START and any(w in _ACCOUNT_WORDS for w in lowered)
 
 
 def _leftovers(ctx: _Ctx, consumed: list[bool]) -> tuple[list[Question], list[str]]:
@@ -1033,7 +1151,7 @@ def _leftovers(ctx: _Ctx, consumed: list[bool]) -> tuple[list[Question], list[st
         words = _WORD.findall(stripped)
         if not words:
             continue
-        if any(_is_signal(w, ctx.known) for w in words):
+        if any(_is_signal(w, ctx.known) for w in words) or _is_scope(words):
             hint = ""
             lowered = [w for w in words if len(w) >= 3 and w.islower() and w.upper() in ctx.known]
             if lowered:
@@ -1132,6 +1250,22 @@ def parse_request(text: str, *, known_symbols: Collection[str]) -> ParseOutcome:
     Returns a :class:`ParseOutcome` holding either a spec or the questions to ask, plus
     the phrases read (span -> field) and the clauses ignored.
     """
+    if len(text) > MAX_REQUEST_CHARS:
+        return ParseOutcome(
+            text=text,
+            spec=None,
+            questions=(
+                Question(
+                    kind="unsupported",
+                    message=(
+                        f"The request is {len(text):,} characters long; please keep it under "
+                        f"{MAX_REQUEST_CHARS:,} characters (one scenario per request)."
+                    ),
+                ),
+            ),
+            understood=(),
+            ignored=(),
+        )
     norm = text.translate(_NORMALIZE)
     known = frozenset(s.strip().upper() for s in known_symbols)
     ctx = _Ctx(norm, known)
@@ -1139,7 +1273,7 @@ def parse_request(text: str, *, known_symbols: Collection[str]) -> ParseOutcome:
     for rule in RULES:
         masked = "".join("\x00" if used else ch for ch, used in zip(norm, consumed, strict=True))
         for m in rule.pattern.finditer(masked):
-            if m.end() > m.start() and rule.handle(m, ctx):
+            if m.end() > m.start() and not _negated(m, ctx) and rule.handle(m, ctx):
                 for i in range(m.start(), m.end()):
                     consumed[i] = True
 
@@ -1154,7 +1288,11 @@ def parse_request(text: str, *, known_symbols: Collection[str]) -> ParseOutcome:
         for e in err.errors:
             questions.append(
                 _attach_phrases(
-                    Question(kind="impossible_value", message=f"{e.field}: {e.reason}.", fields=(e.field,)),
+                    Question(
+                        kind="impossible_value",
+                        message=f"{e.field}: {e.reason}.",
+                        fields=(e.field,),
+                    ),
                     ctx,
                 )
             )
@@ -1173,7 +1311,9 @@ def parse_request(text: str, *, known_symbols: Collection[str]) -> ParseOutcome:
                     else "The request is empty. What should the scenario do?"
                 ),
                 phrases=(stripped,) if stripped else (),
-                spans=((norm.index(stripped[0]), norm.index(stripped[0]) + len(stripped)),) if stripped else (),
+                spans=((norm.index(stripped[0]), norm.index(stripped[0]) + len(stripped)),)
+                if stripped
+                else (),
             )
         )
 

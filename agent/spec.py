@@ -25,6 +25,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal
 
 __all__ = [
+    "FIELD_DOCS",
     "FIELD_NAMES",
     "QUESTION_KINDS",
     "SCENARIOS",
@@ -185,9 +186,11 @@ def _check_decimal(name: str, value: object, *, money: bool, errors: list[FieldE
         errors.append(FieldError(name, "must be a finite number"))
         return value
     dec = _canonical_decimal(dec)
-    if money and dec != dec.quantize(Decimal("0.01")):
-        errors.append(FieldError(name, "must have at most two decimal places (cents)"))
-        return value
+    if money and dec != dec.to_integral_value():
+        if dec != dec.quantize(Decimal("0.01")):
+            errors.append(FieldError(name, "must have at most two decimal places (cents)"))
+            return value
+        dec = dec.quantize(Decimal("0.01"))  # whole cents: "25000.50", not "25000.5"
     return dec
 
 
@@ -305,7 +308,9 @@ class ConstraintSpec:
         if not isinstance(data, Mapping):
             raise SpecError([FieldError("(spec)", "must be a JSON object")])
         errors: list[FieldError] = [
-            FieldError(str(key), "unknown field") for key in sorted(map(str, data)) if key not in _DEFAULTS
+            FieldError(str(key), "unknown field")
+            for key in sorted(map(str, data))
+            if key not in _DEFAULTS
         ]
         values: dict[str, object] = dict(_DEFAULTS)
         for name in FIELD_NAMES:
@@ -336,7 +341,7 @@ def _decimal_from_json(name: str, raw: object, errors: list[FieldError]) -> obje
     if raw is None:
         return None
     money = name in MONEY_FIELDS
-    if isinstance(raw, bool) or isinstance(raw, float):
+    if isinstance(raw, (bool, float)):
         errors.append(FieldError(name, "must be a decimal string such as '25000', not a float"))
         return None
     if isinstance(raw, int):
@@ -372,10 +377,18 @@ def json_schema() -> dict[str, Any]:
     """
 
     def money(name: str) -> dict[str, Any]:
-        return {"type": ["string", "null"], "pattern": _MONEY_PATTERN, "description": FIELD_DOCS[name]}
+        return {
+            "type": ["string", "null"],
+            "pattern": _MONEY_PATTERN,
+            "description": FIELD_DOCS[name],
+        }
 
     def fraction(name: str) -> dict[str, Any]:
-        return {"type": ["string", "null"], "pattern": _FRACTION_PATTERN, "description": FIELD_DOCS[name]}
+        return {
+            "type": ["string", "null"],
+            "pattern": _FRACTION_PATTERN,
+            "description": FIELD_DOCS[name],
+        }
 
     def symbols(name: str) -> dict[str, Any]:
         return {
@@ -386,10 +399,17 @@ def json_schema() -> dict[str, Any]:
         }
 
     properties: dict[str, Any] = {
-        "scenario": {"type": "string", "enum": list(SCENARIOS), "description": FIELD_DOCS["scenario"]},
+        "scenario": {
+            "type": "string",
+            "enum": list(SCENARIOS),
+            "description": FIELD_DOCS["scenario"],
+        },
         "max_net_gains": money("max_net_gains"),
         "max_short_term_gains": money("max_short_term_gains"),
-        "no_short_term_gains": {"type": "boolean", "description": FIELD_DOCS["no_short_term_gains"]},
+        "no_short_term_gains": {
+            "type": "boolean",
+            "description": FIELD_DOCS["no_short_term_gains"],
+        },
         "no_sell": symbols("no_sell"),
         "no_buy": symbols("no_buy"),
         "must_sell": symbols("must_sell"),
@@ -399,8 +419,15 @@ def json_schema() -> dict[str, Any]:
         "completion_target": fraction("completion_target"),
         "max_trades": {"type": ["integer", "null"], "description": FIELD_DOCS["max_trades"]},
         "max_turnover": fraction("max_turnover"),
-        "harvest_losses": {"type": ["boolean", "null"], "description": FIELD_DOCS["harvest_losses"]},
-        "notes": {"type": "string", "maxLength": NOTES_MAX_CHARS, "description": FIELD_DOCS["notes"]},
+        "harvest_losses": {
+            "type": ["boolean", "null"],
+            "description": FIELD_DOCS["harvest_losses"],
+        },
+        "notes": {
+            "type": "string",
+            "maxLength": NOTES_MAX_CHARS,
+            "description": FIELD_DOCS["notes"],
+        },
     }
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -442,7 +469,9 @@ def _pct_words(value: Decimal) -> str:
     return _decimal_text(_canonical_decimal(value * 100)) + "%"
 
 
-def conflicts(spec: ConstraintSpec, *, known_symbols: Collection[str] | None = None) -> list[Question]:
+def conflicts(
+    spec: ConstraintSpec, *, known_symbols: Collection[str] | None = None
+) -> list[Question]:
     """Contradictions and impossible numbers in a well-formed spec, as questions.
 
     An empty list means the spec is runnable.  With ``known_symbols`` it also reports
@@ -455,10 +484,17 @@ def conflicts(spec: ConstraintSpec, *, known_symbols: Collection[str] | None = N
         out.append(Question(kind=kind, message=message, fields=names, symbols=tuple(symbols)))
 
     # Impossible numbers.
-    for name, label in (("max_net_gains", "net gain cap"), ("max_short_term_gains", "short-term gain cap")):
+    for name, label in (
+        ("max_net_gains", "net gain cap"),
+        ("max_short_term_gains", "short-term gain cap"),
+    ):
         value = getattr(spec, name)
         if value is not None and value < 0:
-            ask("impossible_value", f"The {label} of {_money_words(value)} is negative. What cap did you mean?", name)
+            ask(
+                "impossible_value",
+                f"The {label} of {_money_words(value)} is negative. What cap did you mean?",
+                name,
+            )
     for name, label in (("raise_cash", "cash to raise"), ("invest_cash", "cash to invest")):
         value = getattr(spec, name)
         if value is not None and value <= 0:
@@ -492,7 +528,11 @@ def conflicts(spec: ConstraintSpec, *, known_symbols: Collection[str] | None = N
             "max_turnover",
         )
     if spec.max_trades is not None and spec.max_trades < 0:
-        ask("impossible_value", f"A limit of {spec.max_trades} trades is negative. What limit did you mean?", "max_trades")
+        ask(
+            "impossible_value",
+            f"A limit of {spec.max_trades} trades is negative. What limit did you mean?",
+            "max_trades",
+        )
 
     # Contradictions between fields.
     if spec.max_net_gains is not None and spec.max_net_gains == 0 and ct is not None and ct == 1:
@@ -504,7 +544,11 @@ def conflicts(spec: ConstraintSpec, *, known_symbols: Collection[str] | None = N
             "max_net_gains",
             "completion_target",
         )
-    if spec.no_short_term_gains and spec.max_short_term_gains is not None and spec.max_short_term_gains > 0:
+    if (
+        spec.no_short_term_gains
+        and spec.max_short_term_gains is not None
+        and spec.max_short_term_gains > 0
+    ):
         ask(
             "contradiction",
             f"You asked for no short-term gains and also for a short-term gain cap of "

@@ -238,14 +238,15 @@ class DemoBuilder:
         *,
         basis_factor: Decimal | None = None,
     ) -> TaxLot | None:
-        """A lot worth about ``dollars`` at purchase, bought on ``acquired``; its basis is the
-        close that day (or, before the price history, today's close x ``basis_factor``)."""
+        """A lot of about ``dollars`` bought on ``acquired`` at that day's close (before the
+        price history: sized at today's close). ``basis_factor`` scales the cost per share, so
+        0.2 is a large embedded gain and 1.2 a loss, without changing the position's size."""
         security = self.securities[symbol]
         in_history = acquired >= self.days[0]
         price = self.close_on(symbol, acquired) if in_history else self.last_close(symbol)
+        quantity = (dollars / price).quantize(Decimal("1"), rounding=ROUND_DOWN)
         if basis_factor is not None:
             price = (price * basis_factor).quantize(Decimal("0.01"))
-        quantity = (dollars / price).quantize(Decimal("1"), rounding=ROUND_DOWN)
         if quantity <= 0:
             return None
         basis = (quantity * price).quantize(CENT)
@@ -581,6 +582,7 @@ class DemoBuilder:
             amount=(Decimal(300) * vwo_price).quantize(CENT),
             external_id="DEMO-VWO-HARVEST",
             description=f"Tax-loss harvest: 300 VWO, basis {vwo_basis}",
+            realized_gain=(Decimal(300) * vwo_price).quantize(CENT) - vwo_basis,
             actor=None,
         )
         self.add_lot(joint, "IEMG", Decimal(300) * vwo_price, sold_on)

@@ -497,6 +497,11 @@ class Transaction(models.Model):
     lot_ref = models.CharField(max_length=60, blank=True)
     external_id = models.CharField(max_length=80, blank=True)
     description = models.CharField(max_length=200, blank=True)
+    realized_gain = money_field(
+        null=True,
+        blank=True,
+        help_text="For a sell: proceeds minus the relieved basis (negative for a loss).",
+    )
     history = HistoricalRecords()
 
     class Meta:

@@ -301,6 +301,7 @@ def transaction_record(
     lot_ref: str = "",
     external_id: str = "",
     description: str = "",
+    realized_gain: Decimal | None = None,
 ) -> Transaction:
     txn = Transaction(
         account=account,
@@ -314,6 +315,7 @@ def transaction_record(
         lot_ref=lot_ref,
         external_id=external_id,
         description=description,
+        realized_gain=realized_gain,
     )
     _save(txn, actor=actor, event="transaction.recorded")
     return txn

@@ -91,24 +91,32 @@ def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[
             continue
         key = (t.account, t.symbol, t.side)
         if key in seen_orders:
-            errors.append(f"{where}: more than one {t.side} order for the same security and account")
+            errors.append(
+                f"{where}: more than one {t.side} order for the same security and account"
+            )
         seen_orders.add(key)
         acct = accounts[t.account]
         if t.price != price[t.symbol]:
-            errors.append(f"{where}: price {t.price} differs from the snapshot price {price[t.symbol]}")
+            errors.append(
+                f"{where}: price {t.price} differs from the snapshot price {price[t.symbol]}"
+            )
         if t.shares <= 0:
             errors.append(f"{where}: shares must be positive")
         if t.value != t.shares * price[t.symbol]:
             errors.append(f"{where}: value {t.value} is not shares x price")
         if t.value < s.costs.min_trade_value:
-            errors.append(f"{where}: value {t.value:.2f} is below the minimum trade value {s.costs.min_trade_value}")
+            errors.append(
+                f"{where}: value {t.value:.2f} is below the minimum trade value {s.costs.min_trade_value}"
+            )
         bps = s.costs.bps + sec[t.symbol].cost_bps
         if t.cost != _order_cost(t.value, bps):
             errors.append(f"{where}: cost {t.cost} differs from {bps} bps of the value")
         if t.ticket_fee != s.costs.ticket_fee:
             errors.append(f"{where}: ticket fee {t.ticket_fee} differs from {s.costs.ticket_fee}")
         group = sec[t.symbol].identical_group
-        restr = [r for r in s.restrictions if r.symbol == t.symbol and r.account in (None, t.account)]
+        restr = [
+            r for r in s.restrictions if r.symbol == t.symbol and r.account in (None, t.account)
+        ]
         if t.side == "sell":
             groups_sold.add(group)
             cash[t.account] += t.value - t.cost - t.ticket_fee
@@ -124,19 +132,27 @@ def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[
                     continue
                 total += ls.shares
                 if lot.account != t.account or lot.symbol != t.symbol:
-                    errors.append(f"{where}: lot {lot.lot_id} belongs to {lot.account}/{lot.symbol}")
+                    errors.append(
+                        f"{where}: lot {lot.lot_id} belongs to {lot.account}/{lot.symbol}"
+                    )
                 if ls.lot_id in sold_lots:
                     errors.append(f"{where}: lot {lot.lot_id} sold twice")
                 sold_lots[ls.lot_id] = ls.shares
                 if ls.shares <= 0 or ls.shares > lot.quantity:
-                    errors.append(f"{where}: lot {lot.lot_id} sale of {ls.shares} outside (0, {lot.quantity}]")
+                    errors.append(
+                        f"{where}: lot {lot.lot_id} sale of {ls.shares} outside (0, {lot.quantity}]"
+                    )
                 if ls.shares != lot.quantity:
                     quantum = FRACTION_QUANTUM if acct.allows_fractional else Decimal(1)
                     if ls.shares % quantum != 0:
-                        errors.append(f"{where}: lot {lot.lot_id} sale of {ls.shares} is not in whole units")
+                        errors.append(
+                            f"{where}: lot {lot.lot_id} sale of {ls.shares} is not in whole units"
+                        )
                 gain = ls.shares * price[t.symbol] - lot.cost_basis * ls.shares / lot.quantity
                 if abs(gain - ls.realized_gain) > MONEY_TOL:
-                    errors.append(f"{where}: lot {lot.lot_id} realized gain {ls.realized_gain} should be {gain:.2f}")
+                    errors.append(
+                        f"{where}: lot {lot.lot_id} realized gain {ls.realized_gain} should be {gain:.2f}"
+                    )
                 lt_sale = _long_term(lot, s.as_of)
                 if ls.term != ("long" if lt_sale else "short"):
                     errors.append(f"{where}: lot {lot.lot_id} term {ls.term} is wrong")
@@ -149,13 +165,17 @@ def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[
                     loss_groups.add(group)
                     conflict = _recent_buy(s, group, lot)
                     if conflict:
-                        errors.append(f"{where}: loss sale of lot {lot.lot_id} is a wash sale (buy {conflict})")
+                        errors.append(
+                            f"{where}: loss sale of lot {lot.lot_id} is a wash sale (buy {conflict})"
+                        )
                 if gain > 0 and not lt_sale:
                     if policy.no_short_term_gains:
                         errors.append(f"{where}: lot {lot.lot_id} realizes a short-term gain")
                     days = (_anniversary_plus_one(lot.holding_period_start) - s.as_of).days
                     if s.holding.hold_back_near_long_term and days <= s.holding.near_long_term_days:
-                        errors.append(f"{where}: lot {lot.lot_id} is {days} days from long term and held back")
+                        errors.append(
+                            f"{where}: lot {lot.lot_id} is {days} days from long term and held back"
+                        )
             if total != t.shares:
                 errors.append(f"{where}: lot shares add up to {total}")
         elif t.side == "buy":
@@ -171,7 +191,9 @@ def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[
                 errors.append(f"{where}: shares finer than {FRACTION_QUANTUM}")
             recent_loss = _recent_loss_sale(s, group)
             if recent_loss:
-                errors.append(f"{where}: buy within the wash-sale window of a loss sale ({recent_loss})")
+                errors.append(
+                    f"{where}: buy within the wash-sale window of a loss sale ({recent_loss})"
+                )
             held[(t.account, t.symbol)] = held.get((t.account, t.symbol), Decimal(0)) + t.shares
             continue
         else:
@@ -189,10 +211,14 @@ def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[
     ytd_net = ytd_st + s.tax.realized_ytd_long_term
     cap = s.budgets.max_net_realized_gain
     if cap is not None and realized_net > 0 and ytd_net + realized_net > cap + MONEY_TOL:
-        errors.append(f"net realized gain {ytd_net + realized_net:.2f} (with year to date) exceeds the budget {cap}")
+        errors.append(
+            f"net realized gain {ytd_net + realized_net:.2f} (with year to date) exceeds the budget {cap}"
+        )
     cap_st = s.budgets.max_short_term_gain
     if cap_st is not None and realized_st > 0 and ytd_st + realized_st > cap_st + MONEY_TOL:
-        errors.append(f"short-term gain {ytd_st + realized_st:.2f} (with year to date) exceeds the budget {cap_st}")
+        errors.append(
+            f"short-term gain {ytd_st + realized_st:.2f} (with year to date) exceeds the budget {cap_st}"
+        )
 
     # ---------------------------------------------------------------- cash per account
     for a in s.accounts:
@@ -201,7 +227,9 @@ def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[
             floor = max(floor, a.cash_floor_weight * acc_value[a.id])
         need = floor + a.cash_to_raise
         if cash[a.id] < need - MONEY_TOL:
-            errors.append(f"account {a.id}: cash after trading {cash[a.id]:.2f} is below the required {need:.2f}")
+            errors.append(
+                f"account {a.id}: cash after trading {cash[a.id]:.2f} is below the required {need:.2f}"
+            )
 
     # ---------------------------------------------------------------- weights after trading
     if V > 0:
@@ -217,7 +245,11 @@ def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[
         cash_total = sum(cash.values(), Decimal(0))
         for t_ in s.targets.asset_classes:
             lo, hi = t_.bounds()
-            mv = cash_total if t_.asset_class == CASH_CLASS else by_class.get(t_.asset_class, Decimal(0))
+            mv = (
+                cash_total
+                if t_.asset_class == CASH_CLASS
+                else by_class.get(t_.asset_class, Decimal(0))
+            )
             w = mv / V
             if lo is not None and w < lo - WEIGHT_TOL:
                 errors.append(f"asset class {t_.asset_class}: weight {w:.6f} below its bound {lo}")
@@ -230,7 +262,11 @@ def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[
                 w = by_symbol.get(r.symbol, Decimal(0)) / V
             else:
                 base = acc_value[r.account]
-                w = held.get((r.account, r.symbol), Decimal(0)) * price[r.symbol] / base if base > 0 else Decimal(0)
+                w = (
+                    held.get((r.account, r.symbol), Decimal(0)) * price[r.symbol] / base
+                    if base > 0
+                    else Decimal(0)
+                )
             if w > r.max_weight + WEIGHT_TOL:
                 errors.append(f"{r.symbol}: weight {w:.6f} above its maximum {r.max_weight}")
     return errors
@@ -255,7 +291,11 @@ def _recent_buy(s: Snapshot, group: str, lot: Lot) -> str:
         if e.date >= start and _group_of(s, e.symbol, e.identical_group) == group:
             return f"{e.account} {e.date.isoformat()}"
     for other in s.lots:
-        if other.lot_id != lot.lot_id and other.acquired >= start and _group_of(s, other.symbol, None) == group:
+        if (
+            other.lot_id != lot.lot_id
+            and other.acquired >= start
+            and _group_of(s, other.symbol, None) == group
+        ):
             return f"{other.account} {other.acquired.isoformat()}"
     return ""
 

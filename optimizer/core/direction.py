@@ -28,7 +28,9 @@ class Directions:
 
     by_group: tuple[str, ...]
 
-    def bounds(self, pd: ProblemData, xu: np.ndarray, bu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def bounds(
+        self, pd: ProblemData, xu: np.ndarray, bu: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Upper bounds ``(xu, bu)`` with the non-chosen side of every group set to zero."""
         d = np.array(self.by_group, dtype=object)
         xu2 = np.where(d[pd.group_of_lot] == SELL, xu, 0.0) if pd.L else xu.copy()

@@ -70,7 +70,10 @@ def cash_after(s: Snapshot, trades: list[Trade]) -> dict[str, Decimal]:
 
 def unrealized(s: Snapshot, sold: dict[str, Decimal]) -> dict[str, Decimal]:
     """Unrealized ST/LT gains and losses in taxable lots after selling ``sold`` shares per lot."""
-    out = {k: ZERO for k in ("short_term_gains", "short_term_losses", "long_term_gains", "long_term_losses")}
+    out = {
+        k: ZERO
+        for k in ("short_term_gains", "short_term_losses", "long_term_gains", "long_term_losses")
+    }
     for lt in s.lots:
         if not s.account(lt.account).taxable:
             continue
@@ -136,9 +139,17 @@ def portfolio_metrics(pd: ProblemData, trades: list[Trade]) -> dict[str, Any]:
                 deferred += ls.realized_gain
                 continue
             if ls.term == "short":
-                st_g, st_l = (st_g + ls.realized_gain, st_l) if ls.realized_gain >= 0 else (st_g, st_l + ls.realized_gain)
+                st_g, st_l = (
+                    (st_g + ls.realized_gain, st_l)
+                    if ls.realized_gain >= 0
+                    else (st_g, st_l + ls.realized_gain)
+                )
             else:
-                lt_g, lt_l = (lt_g + ls.realized_gain, lt_l) if ls.realized_gain >= 0 else (lt_g, lt_l + ls.realized_gain)
+                lt_g, lt_l = (
+                    (lt_g + ls.realized_gain, lt_l)
+                    if ls.realized_gain >= 0
+                    else (lt_g, lt_l + ls.realized_gain)
+                )
     buys = sum((t.value for t in trades if t.side == "buy"), ZERO)
     sells = sum((t.value for t in trades if t.side == "sell"), ZERO)
     cost = sum((t.cost + t.ticket_fee for t in trades), ZERO)
@@ -162,6 +173,9 @@ def portfolio_metrics(pd: ProblemData, trades: list[Trade]) -> dict[str, Any]:
         "sales": str(cents(sells)),
         "tickets": len(trades),
         "trading_cost": str(cents(cost)),
-        "cash": {"total": str(cents(cash_total)), "by_account": {k: str(cents(v)) for k, v in sorted(cash.items())}},
+        "cash": {
+            "total": str(cents(cash_total)),
+            "by_account": {k: str(cents(v)) for k, v in sorted(cash.items())},
+        },
         "total_value": str(cents(V - cost)),
     }

@@ -221,7 +221,9 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
     # convex proxy of the fixed ticket fee: the fee spread over a reference order size
     ref_order = max(float(s.costs.min_trade_value), 0.01 * V / max(1, n_acc), 1.0)
     proxy_rate = float(s.costs.ticket_fee) / ref_order
-    drag_sec = np.array([float(s.objective.asset_location_drag.get(x.asset_class, 0)) for x in secs])
+    drag_sec = np.array(
+        [float(s.objective.asset_location_drag.get(x.asset_class, 0)) for x in secs]
+    )
 
     # ------------------------------------------------------------ targets
     w0 = A @ h0
@@ -277,8 +279,6 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
     label_index = {lab: i for i, lab in enumerate(rm.labels)}
     sigma_full = rm.matrix()
     if rm.level == "security":
-        if s.targets.asset_classes and not s.targets.securities and s.mode in ("rebalance",):
-            pass  # implied security targets above
         order = [label_index[x.symbol] for x in secs]
         sigma = sigma_full[np.ix_(order, order)]
         D = sp.identity(n, format="csr")
@@ -338,15 +338,17 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
                 if lot_sec[j] == i and lot_acc[j] in accs:
                     block_sell(j, "no_sell")
         if r.no_buy:
-            for a in accs:
-                block_buy(a * n + i, "no_buy")
+            for ai in accs:
+                block_buy(ai * n + i, "no_buy")
         if r.max_weight is not None:
             if r.account is None:
                 mw_sec[i] = min(mw_sec[i], float(r.max_weight))
             else:
-                a = acc_index[r.account]
+                ai = acc_index[r.account]
                 has_pair_max = True
-                mw_pair[a * n + i] = min(mw_pair[a * n + i], float(r.max_weight) * acc_value[a] / V)
+                mw_pair[ai * n + i] = min(
+                    mw_pair[ai * n + i], float(r.max_weight) * acc_value[ai] / V
+                )
 
     if s.mode == "invest_cash":
         for j in range(L):
@@ -398,12 +400,12 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
     for j, lt in enumerate(lots):
         if lot_g[j] >= 0 or not lot_taxable[j]:
             continue  # only a sale at a loss (in a taxable account) can be a wash sale
-        info = wash.get(sym_group[lt.symbol])
-        if info and any(lot_id != lt.lot_id for _, _, lot_id in info.recent_buys):
+        w_info = wash.get(sym_group[lt.symbol])
+        if w_info and any(lot_id != lt.lot_id for _, _, lot_id in w_info.recent_buys):
             block_sell(j, "wash_sale")
     for k in range(P):
-        info = wash.get(secs[pair_sec[k]].identical_group)
-        if info and info.recent_loss_sales:
+        b_info = wash.get(secs[pair_sec[k]].identical_group)
+        if b_info and b_info.recent_loss_sales:
             block_buy(k, "wash_sale")
 
     group_of_sec = np.array([group_index[x.identical_group] for x in secs], dtype=int)

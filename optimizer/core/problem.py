@@ -154,7 +154,9 @@ class CompiledModel:
             "v0": v >= 0,
             "gain_net": par["gN"] @ x <= par["capN"],
             "gain_st": par["gS"] @ x <= par["capS"],
-            "cash": par["cf"] + pd.Ea @ cp.multiply(par["px"], x) - pd.Eb @ cp.multiply(par["pb"], b)
+            "cash": par["cf"]
+            + pd.Ea @ cp.multiply(par["px"], x)
+            - pd.Eb @ cp.multiply(par["pb"], b)
             >= 0,
             "max_weight": pd.A @ net <= par["mwr"],
         }
@@ -207,6 +209,8 @@ class CompiledModel:
             stats = self.problem.solver_stats
             solve_time = float(stats.solve_time) if stats and stats.solve_time else elapsed
             iters = int(stats.num_iters) if stats and stats.num_iters is not None else 0
+            if not iters and stats and isinstance(stats.extra_stats, dict):
+                iters = int(stats.extra_stats.get("info", {}).get("iter", 0))
             if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, cp.UNBOUNDED):
                 return ContinuousSolution(
                     status="infeasible",

@@ -92,7 +92,9 @@ def resolve_settings(
     base["no_short_term_gains"] = False
     if name is not None:
         if name not in PRESETS:
-            raise InvalidSnapshot("scenario", f"unknown scenario {name!r}; one of {', '.join(PRESETS)}")
+            raise InvalidSnapshot(
+                "scenario", f"unknown scenario {name!r}; one of {', '.join(PRESETS)}"
+            )
         base.update(PRESETS[name])
     for key, value in (overrides or {}).items():
         if key not in OVERRIDABLE:
@@ -109,5 +111,6 @@ def resolve_settings(
         risk_aversion=float(base["risk_aversion"]),
         tax_weight=float(base["tax_weight"]),
         loss_value_beyond_offset=kappa,
-        no_short_term_gains=bool(base["no_short_term_gains"]) or snapshot.budgets.no_short_term_gains,
+        no_short_term_gains=bool(base["no_short_term_gains"])
+        or snapshot.budgets.no_short_term_gains,
     )

@@ -413,7 +413,9 @@ def _parse_account(d: Any, path: str) -> Account:
     )
     treatment = o.get("tax_treatment")
     if treatment not in TAX_TREATMENTS:
-        raise InvalidSnapshot(f"{path}.tax_treatment", f"must be one of {', '.join(TAX_TREATMENTS)}")
+        raise InvalidSnapshot(
+            f"{path}.tax_treatment", f"must be one of {', '.join(TAX_TREATMENTS)}"
+        )
     floor_w = _opt_dec(o.get("cash_floor_weight"), f"{path}.cash_floor_weight", lo=Decimal(0))
     if floor_w is not None and floor_w > 1:
         raise InvalidSnapshot(f"{path}.cash_floor_weight", "must be <= 1")
@@ -448,7 +450,15 @@ def _parse_lot(d: Any, path: str) -> Lot:
     _check_keys(
         o,
         path,
-        {"lot_id", "account", "symbol", "quantity", "cost_basis", "acquired", "holding_period_start"},
+        {
+            "lot_id",
+            "account",
+            "symbol",
+            "quantity",
+            "cost_basis",
+            "acquired",
+            "holding_period_start",
+        },
     )
     acquired = _date(o.get("acquired"), f"{path}.acquired")
     hps = o.get("holding_period_start")
@@ -510,7 +520,10 @@ def _parse_risk(d: Any, path: str) -> RiskModel:
     level = o.get("level", "security")
     if level not in RISK_LEVELS:
         raise InvalidSnapshot(f"{path}.level", f"must be one of {', '.join(RISK_LEVELS)}")
-    labels = tuple(_str(x, f"{path}.labels[{i}]") for i, x in enumerate(_list(o.get("labels"), f"{path}.labels")))
+    labels = tuple(
+        _str(x, f"{path}.labels[{i}]")
+        for i, x in enumerate(_list(o.get("labels"), f"{path}.labels"))
+    )
     if len(set(labels)) != len(labels):
         raise InvalidSnapshot(f"{path}.labels", "labels must be unique")
     if not labels:
@@ -521,7 +534,12 @@ def _parse_risk(d: Any, path: str) -> RiskModel:
         model = RiskModel(level=cast(Any, level), labels=labels, covariance=cov)
         where = f"{path}.covariance"
     elif o.get("factor_loadings") is not None:
-        b = _matrix(o["factor_loadings"], f"{path}.factor_loadings", n, len(_list(o["factor_loadings"], f"{path}.factor_loadings")[0]))
+        b = _matrix(
+            o["factor_loadings"],
+            f"{path}.factor_loadings",
+            n,
+            len(_list(o["factor_loadings"], f"{path}.factor_loadings")[0]),
+        )
         k = len(b[0])
         f = _matrix(o.get("factor_covariance"), f"{path}.factor_covariance", k, k)
         spec_raw = o.get("specific_variance")
@@ -530,7 +548,9 @@ def _parse_risk(d: Any, path: str) -> RiskModel:
             spec_list = _list(spec_raw, f"{path}.specific_variance")
             if len(spec_list) != n:
                 raise InvalidSnapshot(f"{path}.specific_variance", f"must have {n} entries")
-            spec = tuple(_float(v, f"{path}.specific_variance[{i}]") for i, v in enumerate(spec_list))
+            spec = tuple(
+                _float(v, f"{path}.specific_variance[{i}]") for i, v in enumerate(spec_list)
+            )
             if min(spec) < 0:
                 raise InvalidSnapshot(f"{path}.specific_variance", "variances must be >= 0")
         fm = np.array(f)
@@ -547,7 +567,9 @@ def _parse_risk(d: Any, path: str) -> RiskModel:
         )
         where = f"{path}.factor_loadings"
     else:
-        raise InvalidSnapshot(f"{path}.covariance", "either covariance or factor_loadings is required")
+        raise InvalidSnapshot(
+            f"{path}.covariance", "either covariance or factor_loadings is required"
+        )
     sigma = model.matrix()
     if not np.allclose(sigma, sigma.T, atol=1e-12, rtol=1e-9):
         raise InvalidSnapshot(where, "covariance must be symmetric")
@@ -609,7 +631,8 @@ def snapshot_from_dict(data: Any) -> Snapshot:
         raise InvalidSnapshot("mode", f"must be one of {', '.join(MODES)}")
 
     accounts = tuple(
-        _parse_account(a, f"accounts[{i}]") for i, a in enumerate(_list(o.get("accounts"), "accounts"))
+        _parse_account(a, f"accounts[{i}]")
+        for i, a in enumerate(_list(o.get("accounts"), "accounts"))
     )
     if not accounts:
         raise InvalidSnapshot("accounts", "at least one account is required")
@@ -626,7 +649,9 @@ def snapshot_from_dict(data: Any) -> Snapshot:
         raise InvalidSnapshot("securities", "symbols must be unique")
     by_symbol = {s.symbol: s for s in securities}
     if CASH_CLASS in {s.asset_class for s in securities}:
-        raise InvalidSnapshot("securities", f"asset class {CASH_CLASS!r} is reserved for account cash")
+        raise InvalidSnapshot(
+            "securities", f"asset class {CASH_CLASS!r} is reserved for account cash"
+        )
 
     lots = tuple(
         _parse_lot(lt, f"lots[{i}]") for i, lt in enumerate(_list(o.get("lots", []), "lots"))
@@ -652,13 +677,17 @@ def snapshot_from_dict(data: Any) -> Snapshot:
     classes = {s.asset_class for s in securities}
     for t in targets.asset_classes:
         if t.asset_class not in classes and t.asset_class != CASH_CLASS:
-            raise InvalidSnapshot(f"targets.asset_classes.{t.asset_class}", "no security in this asset class")
+            raise InvalidSnapshot(
+                f"targets.asset_classes.{t.asset_class}", "no security in this asset class"
+            )
     if sum((t.target for t in targets.asset_classes), Decimal(0)) > Decimal("1.000001"):
         raise InvalidSnapshot("targets.asset_classes", "targets sum to more than 1")
     if mode in ("rebalance", "transition") and not targets.securities and not targets.asset_classes:
         raise InvalidSnapshot("targets", f"mode {mode!r} needs security or asset-class targets")
     if mode == "transition" and not targets.securities:
-        raise InvalidSnapshot("targets.securities", "mode 'transition' needs the new model's security weights")
+        raise InvalidSnapshot(
+            "targets.securities", "mode 'transition' needs the new model's security weights"
+        )
 
     if o.get("risk_model") is None:
         raise InvalidSnapshot("risk_model", "is required")
@@ -697,11 +726,17 @@ def snapshot_from_dict(data: Any) -> Snapshot:
         raise InvalidSnapshot("tax.short_term_rate", "must be >= tax.long_term_rate")
 
     b_o = _obj(o.get("budgets") or {}, "budgets")
-    _check_keys(b_o, "budgets", {"max_net_realized_gain", "max_short_term_gain", "no_short_term_gains"})
+    _check_keys(
+        b_o, "budgets", {"max_net_realized_gain", "max_short_term_gain", "no_short_term_gains"}
+    )
     budgets = Budgets(
-        max_net_realized_gain=_opt_dec(b_o.get("max_net_realized_gain"), "budgets.max_net_realized_gain"),
+        max_net_realized_gain=_opt_dec(
+            b_o.get("max_net_realized_gain"), "budgets.max_net_realized_gain"
+        ),
         max_short_term_gain=_opt_dec(b_o.get("max_short_term_gain"), "budgets.max_short_term_gain"),
-        no_short_term_gains=_bool(b_o.get("no_short_term_gains", False), "budgets.no_short_term_gains"),
+        no_short_term_gains=_bool(
+            b_o.get("no_short_term_gains", False), "budgets.no_short_term_gains"
+        ),
     )
 
     c_o = _obj(o.get("costs") or {}, "costs")
@@ -709,7 +744,9 @@ def snapshot_from_dict(data: Any) -> Snapshot:
     costs = Costs(
         bps=_dec(c_o.get("bps", "0"), "costs.bps", lo=Decimal(0)),
         ticket_fee=_dec(c_o.get("ticket_fee", "0"), "costs.ticket_fee", lo=Decimal(0)),
-        min_trade_value=_dec(c_o.get("min_trade_value", "0"), "costs.min_trade_value", lo=Decimal(0)),
+        min_trade_value=_dec(
+            c_o.get("min_trade_value", "0"), "costs.min_trade_value", lo=Decimal(0)
+        ),
     )
 
     restrictions: list[Restriction] = []
@@ -740,7 +777,9 @@ def snapshot_from_dict(data: Any) -> Snapshot:
     h_o = _obj(o.get("holding") or {}, "holding")
     _check_keys(h_o, "holding", {"near_long_term_days", "hold_back_near_long_term"})
     holding = Holding(
-        near_long_term_days=_int(h_o.get("near_long_term_days", 30), "holding.near_long_term_days", 0, 366),
+        near_long_term_days=_int(
+            h_o.get("near_long_term_days", 30), "holding.near_long_term_days", 0, 366
+        ),
         hold_back_near_long_term=_bool(
             h_o.get("hold_back_near_long_term", True), "holding.hold_back_near_long_term"
         ),
@@ -756,19 +795,32 @@ def snapshot_from_dict(data: Any) -> Snapshot:
         ),
         recent_loss_sales=tuple(
             _parse_wash_event(e, f"wash_sale.recent_loss_sales[{i}]")
-            for i, e in enumerate(_list(w_o.get("recent_loss_sales", []), "wash_sale.recent_loss_sales"))
+            for i, e in enumerate(
+                _list(w_o.get("recent_loss_sales", []), "wash_sale.recent_loss_sales")
+            )
         ),
     )
-    for kind, events in (("recent_buys", wash.recent_buys), ("recent_loss_sales", wash.recent_loss_sales)):
+    for kind, events in (
+        ("recent_buys", wash.recent_buys),
+        ("recent_loss_sales", wash.recent_loss_sales),
+    ):
         for i, e in enumerate(events):
             if e.account not in ids:
-                raise InvalidSnapshot(f"wash_sale.{kind}[{i}].account", f"unknown account {e.account!r}")
+                raise InvalidSnapshot(
+                    f"wash_sale.{kind}[{i}].account", f"unknown account {e.account!r}"
+                )
             if e.date > as_of:
                 raise InvalidSnapshot(f"wash_sale.{kind}[{i}].date", "is after as_of")
 
     ob = _obj(o.get("objective") or {}, "objective")
-    _check_keys(ob, "objective", {"risk_aversion", "tax_weight", "loss_value_beyond_offset", "asset_location_drag"})
-    kappa = _opt_dec(ob.get("loss_value_beyond_offset"), "objective.loss_value_beyond_offset", lo=Decimal(0))
+    _check_keys(
+        ob,
+        "objective",
+        {"risk_aversion", "tax_weight", "loss_value_beyond_offset", "asset_location_drag"},
+    )
+    kappa = _opt_dec(
+        ob.get("loss_value_beyond_offset"), "objective.loss_value_beyond_offset", lo=Decimal(0)
+    )
     if kappa is not None and kappa > 1:
         raise InvalidSnapshot("objective.loss_value_beyond_offset", "must be in [0, 1]")
     drag_o = _obj(ob.get("asset_location_drag") or {}, "objective.asset_location_drag")

@@ -1,0 +1,375 @@
+"""The optimization pipeline: snapshot in, checked result out.
+
+1. Resolve the scenario knobs and build the weight-scaled arrays (:mod:`model`).
+2. Relaxed convex solve with every block but without the no-buy-and-sell rule.
+3. Fix each identical group's direction from it and re-solve at lot level (:mod:`direction`).
+4. Round to share units, repair, drop small or unprofitable orders and re-solve with them fixed
+   to zero, keeping the best feasible trade list by the exact objective (:mod:`postprocess`).
+5. Build the trades in exact Decimal and pass them through the independent checker; a failure
+   raises :class:`CheckFailed` - it is never returned as feasible.
+6. Metrics before/after, binding-constraint facts, flags and the multi-year forecast.
+
+Every solve of one run (and of the four scenarios of :func:`solve_scenarios`) uses the same
+compiled cvxpy problem: only parameter values change.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+
+from optimizer.core.binding import binding_constraints, diagnose, flags, nature_facts
+from optimizer.core.bounds import base_bounds
+from optimizer.core.checker import CheckPolicy, check
+from optimizer.core.direction import Directions, decide_directions, flip_ambiguous
+from optimizer.core.errors import CheckFailed, Conflict, InfeasibleProblem, OptimizerError
+from optimizer.core.metrics import portfolio_metrics
+from optimizer.core.model import ProblemData, build_problem_data
+from optimizer.core.postprocess import (
+    FRACTION_UNIT,
+    Discrete,
+    Evaluator,
+    Order,
+    bump_small,
+    drop_orders,
+    improve,
+    repair,
+    round_solution,
+)
+from optimizer.core.problem import (
+    CompiledModel,
+    ContinuousSolution,
+    compiled_model,
+    parameter_values,
+    solver_options,
+)
+from optimizer.core.result import LotSale, Result, SolverInfo, Trade, cents
+from optimizer.core.scenarios import PRESET_NAMES, Settings, resolve_settings
+from optimizer.core.snapshot import Snapshot, is_long_term
+
+MAX_ROUNDS = 4
+
+
+def _pkg_version(name: str) -> str:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass
+class RunOptions:
+    """Switches of one run (not part of the snapshot: they do not change the trades)."""
+
+    explain: bool = True  # re-solve to measure what binding constraints cost
+    forecast: bool = True  # run the multi-year forecast when the snapshot asks for it
+    use_ticket_proxy: bool = True  # convex proxy of the ticket fee in the continuous solves
+    use_fee_test: bool = True  # drop orders whose benefit is below their cost
+
+
+class _Run:
+    """State of one run: the compiled model, counters, and a solve function."""
+
+    def __init__(self, pd: ProblemData, solver: str, options: dict[str, Any], opts: RunOptions):
+        self.pd = pd
+        self.solver = solver
+        self.options = options
+        self.opts = opts
+        from optimizer.core import problem as _problem
+
+        key_before = len(_problem._cache)
+        self.model: CompiledModel = compiled_model(pd, solver)
+        self.reused = len(_problem._cache) == key_before and self.model.solves > 0
+        self.solves = 0
+        self.iterations = 0
+        self.solve_time = 0.0
+
+    def solve(
+        self, xu: np.ndarray, bu: np.ndarray, relax: frozenset[str] = frozenset()
+    ) -> ContinuousSolution:
+        vals = parameter_values(
+            self.pd, xu, bu, use_ticket_proxy=self.opts.use_ticket_proxy, relax=relax
+        )
+        sol = self.model.solve(vals, self.options)
+        self.solves += 1
+        self.iterations += sol.iterations
+        self.solve_time += sol.solve_time
+        return sol
+
+
+def _to_decimal_shares(value: float, unit: float, cap: Decimal | None = None) -> Decimal:
+    if unit == 1.0:
+        d = Decimal(round(value))
+    else:
+        d = Decimal(round(value / FRACTION_UNIT)) * Decimal(str(FRACTION_UNIT))
+    if cap is not None and (d > cap or abs(float(cap) - value) < 1e-9):
+        d = cap
+    return d
+
+
+def build_trades(pd: ProblemData, ev: Evaluator, dz: Discrete) -> list[Trade]:
+    """Exact Decimal trades (with per-lot realized gains) from a discrete trade list."""
+    s = pd.snapshot
+    fee = s.costs.ticket_fee
+    trades: list[Trade] = []
+    for o in ev.orders(dz):
+        acc = s.accounts[int(pd.pair_acc[o.pair])]
+        sec = s.securities[int(pd.pair_sec[o.pair])]
+        bps = s.costs.bps + sec.cost_bps
+        if o.side == "sell":
+            sales: list[LotSale] = []
+            for j in o.lots:
+                lot = s.lots[j]
+                sh = _to_decimal_shares(float(dz.sell[j]), float(ev.unit_lot[j]), lot.quantity)
+                proceeds = sh * sec.price
+                basis = lot.cost_basis * sh / lot.quantity
+                sales.append(
+                    LotSale(
+                        lot_id=lot.lot_id,
+                        shares=sh,
+                        proceeds=proceeds,
+                        cost_basis=basis,
+                        realized_gain=proceeds - basis,
+                        term="long" if is_long_term(lot, s.as_of) else "short",
+                        holding_days=(s.as_of - lot.holding_period_start).days,
+                        taxable=acc.taxable,
+                    )
+                )
+            sales.sort(key=lambda x: x.lot_id)
+            shares = sum((x.shares for x in sales), Decimal(0))
+        else:
+            sales = []
+            shares = _to_decimal_shares(float(dz.buy[o.pair]), float(ev.unit_pair[o.pair]))
+        if shares <= 0:
+            continue
+        value = shares * sec.price
+        trades.append(
+            Trade(
+                account=acc.id,
+                symbol=sec.symbol,
+                side=o.side,
+                shares=shares,
+                price=sec.price,
+                value=value,
+                cost=cents(value * bps / Decimal(10000)),
+                ticket_fee=fee,
+                lots=tuple(sales),
+            )
+        )
+    trades.sort(key=lambda t: (t.account, 0 if t.side == "sell" else 1, t.symbol))
+    return trades
+
+
+def _infeasible(run: _Run, summary: str, extra: list[Conflict] | None = None) -> InfeasibleProblem:
+    conflicts = diagnose(run.pd, run.solve)
+    return InfeasibleProblem(summary, conflicts + (extra or []))
+
+
+def _fixed_solve(
+    run: _Run, sol0: ContinuousSolution, xu0: np.ndarray, bu0: np.ndarray
+) -> tuple[ContinuousSolution, np.ndarray, np.ndarray]:
+    pd = run.pd
+    hold = max(1e-6, 0.5 * pd.min_trade_w)
+    dirs = decide_directions(pd, sol0.x, sol0.b, hold_below=hold)
+    attempts: list[Directions] = [dirs]
+    if hold > 1e-6:
+        attempts.append(decide_directions(pd, sol0.x, sol0.b, hold_below=1e-6))
+    attempts.append(flip_ambiguous(pd, sol0.x, sol0.b, attempts[-1]))
+    for d in attempts:
+        xu, bu = d.bounds(pd, xu0, bu0)
+        sol = run.solve(xu, bu)
+        if sol.status != "infeasible":
+            return sol, xu, bu
+    raise _infeasible(
+        run,
+        "the constraints can only be met by buying and selling the same security",
+        [
+            Conflict(
+                "no_buy_and_sell",
+                "the rule against buying and selling one identical group in one run",
+            )
+        ],
+    )
+
+
+def _postprocess(
+    run: _Run, ev: Evaluator, sol: ContinuousSolution, xu: np.ndarray, bu: np.ndarray
+) -> tuple[Discrete, ContinuousSolution]:
+    pd = run.pd
+    min_value = float(pd.snapshot.costs.min_trade_value)
+    best: tuple[float, Discrete, ContinuousSolution] | None = None
+    xu, bu = xu.copy(), bu.copy()
+    for _ in range(MAX_ROUNDS):
+        dz = round_solution(ev, sol.x, sol.b)
+        removed: list[Order] = []
+        if repair(ev, dz, xu, bu):
+            dz = improve(ev, dz, xu, bu)
+            dz2, removed, stuck = drop_orders(
+                ev, dz, min_trade_value=min_value, use_fee_test=run.opts.use_fee_test
+            )
+            if stuck:
+                dz3 = bump_small(ev, dz2, stuck, xu, min_value)
+                if repair(ev, dz3, xu, bu) and not any(
+                    o.value < min_value - 1e-9 for o in ev.orders(dz3)
+                ):
+                    dz2 = dz3
+            if not ev.violations(dz2) and not any(
+                o.value < min_value - 1e-9 for o in ev.orders(dz2)
+            ):
+                obj = ev.objective(dz2)
+                if best is None or obj < best[0] - 1e-12:
+                    best = (obj, dz2, sol)
+        if not removed:
+            if best is not None:
+                break
+            # rounding could not be repaired: forbid the smallest order and re-solve
+            orders = sorted(ev.orders(dz), key=lambda o: o.value)
+            if not orders:
+                break
+            removed = orders[:1]
+        for o in removed:
+            if o.side == "sell":
+                xu[list(o.lots)] = 0.0
+                xu[ev.lot_pair == o.pair] = 0.0
+            else:
+                bu[o.pair] = 0.0
+        sol = run.solve(xu, bu)
+        if sol.status == "infeasible":
+            break
+    if best is None:
+        zero = Discrete(np.zeros(pd.L), np.zeros(pd.P))
+        if not ev.violations(zero):
+            return zero, sol
+        raise _infeasible(
+            run,
+            "no whole-share trade list meets every hard constraint",
+            [
+                Conflict(
+                    "whole_shares", "whole-share rounding together with the minimum trade value"
+                )
+            ],
+        )
+    return best[1], best[2]
+
+
+def solve(
+    snapshot: Snapshot,
+    *,
+    scenario: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    solver: str | None = None,
+    options: RunOptions | None = None,
+) -> Result:
+    """Optimize one snapshot; raises :class:`OptimizerError` subclasses on bad input."""
+    t_start = time.perf_counter()
+    opts = options or RunOptions()
+    settings = resolve_settings(snapshot, scenario, overrides)
+    pd = build_problem_data(snapshot, settings)
+    solver_name = (solver or snapshot.solver.name).upper()
+    if solver_name not in ("CLARABEL", "SCS"):
+        raise OptimizerError(f"unknown solver {solver_name!r}; use CLARABEL or SCS")
+    run = _Run(pd, solver_name, solver_options(solver_name, dict(snapshot.solver.options)), opts)
+    ev = Evaluator(pd)
+    policy = CheckPolicy(no_short_term_gains=settings.no_short_term_gains)
+
+    xu0, bu0 = base_bounds(pd)
+    final: ContinuousSolution
+    sol0: ContinuousSolution
+    if not xu0.any() and not bu0.any():
+        dz = Discrete(np.zeros(pd.L), np.zeros(pd.P))
+        if ev.violations(dz):
+            raise _infeasible(
+                run, "nothing may be traded but the current portfolio breaks a hard constraint"
+            )
+        sol0 = final = ContinuousSolution("optimal", np.zeros(pd.L), np.zeros(pd.P), 0.0, 0.0, 0)
+    else:
+        sol0 = run.solve(xu0, bu0)
+        if sol0.status == "infeasible":
+            raise _infeasible(run, "no trade list satisfies every hard constraint")
+        sol1, xu1, bu1 = _fixed_solve(run, sol0, xu0, bu0)
+        dz, final = _postprocess(run, ev, sol1, xu1, bu1)
+    trades = build_trades(pd, ev, dz)
+    violations = check(snapshot, trades, policy)
+    if violations:
+        raise CheckFailed(violations)
+
+    metrics = {"before": portfolio_metrics(pd, []), "after": portfolio_metrics(pd, trades)}
+    explain_fn = run.solve if opts.explain and run.solves else None
+    binding = binding_constraints(pd, final, sol0, trades, explain_fn)
+    facts = nature_facts(pd, trades)
+    review_flags = flags(pd, trades)
+    forecast_rows: list[dict[str, Any]] = []
+    if opts.forecast and snapshot.forecast_years > 0:
+        from optimizer.core.forecast import forecast
+
+        forecast_rows = forecast(snapshot, trades, metrics, settings, solver_name, opts)
+    info = SolverInfo(
+        name=solver_name,
+        solver_version=_pkg_version(solver_name.lower()),
+        cvxpy_version=cp.__version__,
+        status=final.status,
+        iterations=run.iterations,
+        objective=ev.objective(dz) * pd.V,
+        solves=run.solves,
+        compiled_reused=run.reused,
+        solve_time_s=run.solve_time,
+        core_time_s=time.perf_counter() - t_start,
+    )
+    return Result(
+        status="optimal" if trades else "nothing_to_do",
+        mode=snapshot.mode,
+        scenario=settings.scenario,
+        as_of=snapshot.as_of.isoformat(),
+        input_sha256=snapshot.sha256(),
+        trades=trades,
+        metrics=metrics,
+        binding_constraints=binding,
+        facts=facts,
+        flags=review_flags,
+        solver=info,
+        forecast=forecast_rows,
+        settings=_settings_dict(settings),
+    )
+
+
+def _settings_dict(st: Settings) -> dict[str, Any]:
+    return {
+        "risk_aversion": st.risk_aversion,
+        "tax_weight": st.tax_weight,
+        "loss_value_beyond_offset": st.loss_value_beyond_offset,
+        "no_short_term_gains": st.no_short_term_gains,
+    }
+
+
+def solve_scenarios(
+    snapshot: Snapshot,
+    names: Iterable[str] = PRESET_NAMES,
+    *,
+    solver: str | None = None,
+    options: RunOptions | None = None,
+) -> dict[str, Result | OptimizerError]:
+    """Run several scenarios (by default the four presets) on one snapshot, in one call.
+
+    The scenarios share the problem structure, so the compiled problem is built once and every
+    scenario only assigns new parameter values. A scenario that fails (e.g. infeasible) maps to
+    its error instead of stopping the others.
+    """
+    out: dict[str, Result | OptimizerError] = {}
+    for name in names:
+        try:
+            out[name] = solve(snapshot, scenario=name, solver=solver, options=options)
+        except OptimizerError as exc:
+            out[name] = exc
+    return out
+
+
+def realized_net(result: Result) -> Decimal:
+    """Net realized gain of a result in taxable accounts (dollars)."""
+    return sum((ls.realized_gain for t in result.trades for ls in t.lots if ls.taxable), Decimal(0))

@@ -14,7 +14,15 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from accounts.models import Account, Household, InvestmentPolicy, Role, TaxLot
+from accounts.models import (
+    Account,
+    Household,
+    ImportBatch,
+    InvestmentPolicy,
+    ReconciliationBreak,
+    Role,
+    TaxLot,
+)
 
 
 def _require_user(user: Any) -> Any:
@@ -89,3 +97,57 @@ def ips_for_user_or_404(user: Any, pk: int) -> InvestmentPolicy:
     if ips is None:
         raise Http404("No such investment policy")
     return ips
+
+
+# Custodian imports: firm-level records. Advisers import into their firm's accounts; advisers
+# and compliance read the firm's batches and breaks; a break is resolved by an adviser assigned
+# to its household. Clients see none of it.
+
+
+def is_firm_staff(user: Any) -> bool:
+    """An adviser or compliance officer of a firm."""
+    return bool(
+        getattr(user, "is_authenticated", False)
+        and user.role in (Role.ADVISER, Role.COMPLIANCE)
+        and user.firm_id is not None
+    )
+
+
+def can_import(user: Any) -> bool:
+    return is_firm_staff(user) and user.role == Role.ADVISER
+
+
+def import_batches_visible(user: Any) -> QuerySet[ImportBatch]:
+    if not is_firm_staff(user):
+        return ImportBatch.objects.none()
+    return ImportBatch.objects.filter(firm_id=user.firm_id)
+
+
+def import_batch_for_user_or_404(user: Any, pk: int) -> ImportBatch:
+    batch = import_batches_visible(_require_user(user)).filter(pk=pk).first()
+    if batch is None:
+        raise Http404("No such import")
+    return batch
+
+
+def breaks_visible(user: Any) -> QuerySet[ReconciliationBreak]:
+    if not is_firm_staff(user):
+        return ReconciliationBreak.objects.none()
+    return ReconciliationBreak.objects.filter(
+        batch__firm_id=user.firm_id, account__household__firm_id=user.firm_id
+    )
+
+
+def break_for_change_or_404(user: Any, pk: int) -> ReconciliationBreak:
+    """Visible breaks the user may not resolve give 403; invisible ones 404."""
+    brk = (
+        breaks_visible(_require_user(user))
+        .filter(pk=pk)
+        .select_related("account__household", "batch")
+        .first()
+    )
+    if brk is None:
+        raise Http404("No such reconciliation break")
+    if not can_change_household(user, brk.account.household):
+        raise PermissionDenied("Only an adviser assigned to this household may resolve its breaks.")
+    return brk

@@ -736,3 +736,165 @@ class Restriction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.security_id} ({self.get_reason_display()})"
+
+
+# --------------------------------------------------------------------------- custodian imports
+
+
+class ImportFormat(models.TextChoices):
+    SCHWAB = "schwab", "Schwab-style CSV"
+    FIDELITY = "fidelity", "Fidelity-style CSV"
+    GENERIC = "generic", "Generic CSV"
+
+
+class ImportKind(models.TextChoices):
+    POSITIONS = "positions", "Positions"
+    LOTS = "lots", "Open tax lots"
+    TRANSACTIONS = "transactions", "Transactions"
+
+
+class ImportStatus(models.TextChoices):
+    IMPORTED = "imported", "Imported"
+    NEEDS_REVIEW = "needs_review", "Breaks to review"
+    REVIEWED = "reviewed", "Breaks reviewed"
+
+
+class ImportBatch(models.Model):
+    """One custodian file imported into a firm's book (see ``docs/imports.md``).
+
+    Only successful imports are recorded: a refused file writes nothing. The file's SHA-256 is
+    unique per firm, format and kind, so the same file imported twice changes nothing.
+    Row counts mean, per kind: positions - created = reconciliation breaks opened, updated =
+    earlier open breaks of the same accounts superseded, unchanged = rows agreeing with the
+    book; lots - lots created / updated / unchanged; transactions - transactions recorded /
+    (never updated) / already on record.
+    """
+
+    firm = models.ForeignKey(Firm, on_delete=models.PROTECT, related_name="import_batches")
+    file_format = models.CharField(max_length=20, choices=ImportFormat.choices)
+    custodian = models.ForeignKey(
+        Custodian,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="import_batches",
+        help_text="The custodian whose format this is; empty for the generic format.",
+    )
+    kind = models.CharField(max_length=20, choices=ImportKind.choices)
+    file_name = models.CharField(max_length=255)
+    sha256 = models.CharField(
+        max_length=64, validators=[RegexValidator(r"^[0-9a-f]{64}$", "A SHA-256 hex digest.")]
+    )
+    as_of = models.DateField(null=True, blank=True, help_text="Positions: the custodian's date.")
+    rows_read = models.PositiveIntegerField(default=0)
+    rows_created = models.PositiveIntegerField(default=0)
+    rows_updated = models.PositiveIntegerField(default=0)
+    rows_unchanged = models.PositiveIntegerField(default=0)
+    actor = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="import_batches"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(
+        max_length=20, choices=ImportStatus.choices, default=ImportStatus.IMPORTED
+    )
+    summary = models.JSONField(default=dict, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "import batches"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["firm", "file_format", "kind", "sha256"], name="import_unique_file"
+            )
+        ]
+
+    def clean(self) -> None:
+        super().clean()
+        custodian = self.custodian
+        if self.file_format == ImportFormat.GENERIC:
+            if custodian is not None:
+                raise ValidationError(
+                    {"custodian": "A generic file may cover several custodians: leave it empty."}
+                )
+        elif self.file_format and (custodian is None or custodian.code != self.file_format):
+            raise ValidationError(
+                {"custodian": f"A {self.get_file_format_display()} comes from {self.file_format}."}
+            )
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.file_format} {self.kind} {self.file_name}"
+
+
+class BreakStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved"
+
+
+class ReconciliationBreak(models.Model):
+    """A position the custodian reports differently from the sum of our open lots (shares), or
+    a cash balance different from the account's cash (dollars, when ``security`` is empty).
+
+    ``difference = custodian_quantity - book_quantity``.
+    """
+
+    batch = models.ForeignKey(ImportBatch, on_delete=models.PROTECT, related_name="breaks")
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="reconciliation_breaks"
+    )
+    security = models.ForeignKey(
+        Security,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reconciliation_breaks",
+        help_text="Empty means the cash balance (quantities in dollars).",
+    )
+    custodian_quantity = quantity_field()
+    book_quantity = quantity_field()
+    difference = quantity_field()
+    status = models.CharField(max_length=10, choices=BreakStatus.choices, default=BreakStatus.OPEN)
+    resolved_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_note = models.CharField(max_length=500, blank=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["batch", "account", "security__symbol", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="open") | Q(resolved_at__isnull=False),
+                name="break_resolved_has_time",
+            )
+        ]
+
+    def clean(self) -> None:
+        super().clean()
+        errors: dict[str, str] = {}
+        if (
+            self.custodian_quantity is not None
+            and self.book_quantity is not None
+            and self.difference != self.custodian_quantity - self.book_quantity
+        ):
+            errors["difference"] = "The difference is the custodian's quantity minus ours."
+        if self.status == BreakStatus.RESOLVED:
+            if self.resolved_at is None:
+                errors["resolved_at"] = "A resolved break records when it was resolved."
+            if not self.resolution_note.strip():
+                errors["resolution_note"] = "Say how the break was resolved."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def is_cash(self) -> bool:
+        return self.security_id is None
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == BreakStatus.OPEN
+
+    def __str__(self) -> str:
+        what = "cash" if self.security_id is None else str(self.security_id)
+        return f"{self.account_id} {what} {self.difference}"

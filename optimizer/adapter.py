@@ -148,10 +148,10 @@ def build_snapshot(
             continue
         if not any(s.asset_class_id == target.asset_class_id for s in universe.values()):
             fallback = _fallback_security(target.asset_class_id)
-            if fallback is None:
-                problems.append(f"No security to buy for the {target.asset_class} target.")
-            else:
+            if fallback is not None:
                 universe[fallback.pk] = fallback
+            elif not target.asset_class.is_cash:  # type: ignore[union-attr]
+                problems.append(f"No security to buy for the {target.asset_class} target.")
 
     # -- prices: present and fresh
     prices = latest_prices(universe, as_of=as_of)
@@ -211,7 +211,9 @@ def build_snapshot(
     asset_class_section: dict[str, Any] = {}
     for class_id, (asset_class, weight, band) in class_targets.items():
         if asset_class.is_cash:
-            floor = min(ips.cash_floor, weight)
+            # account cash holds the floor; the rest goes to cash-equivalent funds if there are any
+            has_funds = any(s.asset_class_id == class_id for s in universe.values())
+            floor = min(ips.cash_floor, weight) if has_funds else weight
             asset_class_section["cash"] = bounds("cash", floor, band)
             weight = weight - floor
             if weight <= 0:

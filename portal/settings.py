@@ -107,6 +107,8 @@ if _db.get("ENGINE") not in ("django.db.backends.sqlite3", "django.db.backends.p
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db.setdefault("OPTIONS", {})
     _db["OPTIONS"].update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+    # A file, not memory, so a real Celery worker started by a test can open the test database.
+    _db["TEST"] = {"NAME": str(BASE_DIR / ".pytest-db.sqlite3")}
 _db["ATOMIC_REQUESTS"] = False
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

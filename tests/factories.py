@@ -182,3 +182,25 @@ def make_book(today: dt.date) -> Book:
         lot_vti=lot_vti,
         lot_bnd=lot_bnd,
     )
+
+
+def add_price_history(securities: list[Security], end: dt.date, days: int = 180, seed: int = 11) -> None:
+    """Daily closes for the last ``days`` business days (seeded), so a risk model can be built."""
+    import random
+
+    from accounts.demo import business_days, simulate_closes
+
+    calendar = [d for d in business_days(end, int(days * 1.5)) if d < end][-days:]
+    from accounts.demo_data import FUNDS
+
+    funds = {row[0] for row in FUNDS}
+    specs = [
+        (s.symbol, "etf" if s.symbol in funds else "stock", "us_bond" if s.asset_class.code == "us_bond" else "us_large")
+        for s in securities
+    ]
+    paths = simulate_closes(specs, len(calendar), random.Random(seed))
+    for security in securities:
+        existing = set(Price.objects.filter(security=security).values_list("date", flat=True))
+        for day, close in zip(calendar, paths[security.symbol], strict=True):
+            if day not in existing:
+                Price.objects.create(security=security, date=day, close=close, source="test")

@@ -273,6 +273,8 @@ class Layout:
 
     columns: dict[str, str]
     required: frozenset[str]
+    not_with: frozenset[str] = frozenset()
+    """Header names (as written) that tell a file of another kind, for kind detection."""
 
     def header_of(self, name: str) -> str:
         return self.columns[name]
@@ -298,7 +300,7 @@ class Table:
 
 def read_rows(text: str, source: str) -> tuple[list[tuple[int, list[str]]], list[Problem]]:
     """Every CSV row with the line it ends on; an unreadable row stops the reading."""
-    reader = csv.reader(text.splitlines(keepends=True))
+    reader = csv.reader(text.splitlines(keepends=True), strict=True)
     rows: list[tuple[int, list[str]]] = []
     while True:
         try:
@@ -315,9 +317,10 @@ def find_header(
 ) -> int | None:
     """Position in ``rows`` of the first row holding every required column, or None."""
     wanted = {norm_header(layout.columns[name]) for name in layout.required}
+    unwanted = {norm_header(name) for name in layout.not_with}
     for position, (_, cells) in enumerate(rows[:limit]):
         present = {norm_header(cell) for cell in cells}
-        if wanted <= present:
+        if wanted <= present and not unwanted & present:
             return position
     return None
 
@@ -344,7 +347,11 @@ def split_table(
         if not name:
             continue
         if name in seen:
-            problems.append(Problem(source, header_line, header[position].strip(), "column appears more than once"))
+            problems.append(
+                Problem(
+                    source, header_line, header[position].strip(), "column appears more than once"
+                )
+            )
             continue
         seen[name] = position
         if name in wanted:
@@ -423,9 +430,7 @@ class Row:
             self.bad(name, reason)
         return value
 
-    def date(
-        self, name: str, parser: DateParser, *, required: bool = False
-    ) -> dt.date | None:
+    def date(self, name: str, parser: DateParser, *, required: bool = False) -> dt.date | None:
         raw = self.text(name)
         if not raw:
             if required:
@@ -454,6 +459,12 @@ def missing_columns(table: Table, layout: Layout, kind: Kind) -> list[Problem]:
         for name in sorted(layout.required)
         if name not in table.index
     ]
+
+
+def money_text(value: Decimal) -> str:
+    """``$1,234.50``, ``-$1,234.50``."""
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):,.2f}"
 
 
 def sum_decimals(values: Iterable[Decimal]) -> Decimal:

@@ -111,7 +111,9 @@ def build_snapshot(
         raise DataNotReady([f"{household} has no IPS in force on {as_of}."])
 
     accounts = list(
-        household.accounts.filter(is_active=True).select_related("custodian", "owner").order_by("pk")
+        household.accounts.filter(is_active=True)
+        .select_related("custodian", "owner")
+        .order_by("pk")
     )
     if not accounts:
         raise DataNotReady([f"{household} has no active account."])
@@ -129,9 +131,9 @@ def build_snapshot(
     model_weights: dict[int, Decimal] = {}
     model_class_id: int | None = None
     if ips.model_portfolio_id is not None:
-        for row in ips.model_portfolio.targets.select_related("security__asset_class"):  # type: ignore[union-attr]
-            universe[row.security_id] = row.security
-            model_weights[row.security_id] = row.weight
+        for model_row in ips.model_portfolio.targets.select_related("security__asset_class"):  # type: ignore[union-attr]
+            universe[model_row.security_id] = model_row.security
+            model_weights[model_row.security_id] = model_row.weight
         classes_of_model = {universe[sid].asset_class_id for sid in model_weights}
         if len(classes_of_model) == 1:
             model_class_id = classes_of_model.pop()
@@ -185,7 +187,9 @@ def build_snapshot(
     closes = closes.reindex(columns=symbols).astype(float).ffill().dropna()
     if len(closes) < MIN_RISK_OBSERVATIONS:
         raise DataNotReady(
-            [f"Only {len(closes)} days of complete price history; the risk model needs {MIN_RISK_OBSERVATIONS}."]
+            [
+                f"Only {len(closes)} days of complete price history; the risk model needs {MIN_RISK_OBSERVATIONS}."
+            ]
         )
     sigma = estimate_covariance(closes)
 
@@ -205,7 +209,11 @@ def build_snapshot(
         current = class_value[label] / total_value if total_value > 0 else ZERO
         lo = max(ZERO, min(weight - band, current))
         hi = min(Decimal(1), max(weight + band, current))
-        return {"target": str(weight), "min": str(lo.quantize(WEIGHT)), "max": str(hi.quantize(WEIGHT))}
+        return {
+            "target": str(weight),
+            "min": str(lo.quantize(WEIGHT)),
+            "max": str(hi.quantize(WEIGHT)),
+        }
 
     target_weights: dict[str, Decimal] = defaultdict(lambda: ZERO)
     asset_class_section: dict[str, Any] = {}
@@ -227,7 +235,11 @@ def build_snapshot(
                 target_weights[universe[sid].symbol] += weight * w
             continue
         members = sorted(
-            (s for s in universe.values() if s.asset_class_id == class_id and s.pk not in model_weights),
+            (
+                s
+                for s in universe.values()
+                if s.asset_class_id == class_id and s.pk not in model_weights
+            ),
             key=lambda s: s.symbol,
         )
         held = sum((value_by_security[s.pk] for s in members), ZERO)
@@ -247,7 +259,11 @@ def build_snapshot(
     lot_ids: dict[str, int] = {}
     lot_rows = []
     for lot in lots:
-        key = lot.lot_ref if ref_counts[lot.lot_ref] == 1 else f"{_account_key(lot.account)}/{lot.lot_ref}"
+        key = (
+            lot.lot_ref
+            if ref_counts[lot.lot_ref] == 1
+            else f"{_account_key(lot.account)}/{lot.lot_ref}"
+        )
         lot_ids[key] = lot.pk
         lot_rows.append(
             {
@@ -263,7 +279,9 @@ def build_snapshot(
 
     # -- restrictions in force, and the 30-day wash-sale window
     restriction_rows: list[dict[str, Any]] = []
-    for r in Restriction.objects.filter(household=household).select_related("security", "account__custodian"):
+    for r in Restriction.objects.filter(household=household).select_related(
+        "security", "account__custodian"
+    ):
         if not r.in_force(as_of) or r.security_id not in universe:
             continue
         row: dict[str, Any] = {"symbol": r.security.symbol, "reason": r.get_reason_display()}
@@ -340,7 +358,9 @@ def build_snapshot(
         "risk_model": risk_model_dict(sigma, "security"),
         "tax": {"short_term_rate": str(ips.st_rate), "long_term_rate": str(ips.lt_rate)},
         "budgets": {
-            "max_net_realized_gain": None if ips.annual_gain_budget is None else str(ips.annual_gain_budget),
+            "max_net_realized_gain": None
+            if ips.annual_gain_budget is None
+            else str(ips.annual_gain_budget),
             **(budgets or {}),
         },
         "costs": dict(DEFAULT_COSTS),

@@ -68,8 +68,12 @@ class RunBatch(models.Model):
 
 
 class OptimizationRun(models.Model):
-    household = models.ForeignKey("accounts.Household", on_delete=models.PROTECT, related_name="runs")
-    batch = models.ForeignKey(RunBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="runs")
+    household = models.ForeignKey(
+        "accounts.Household", on_delete=models.PROTECT, related_name="runs"
+    )
+    batch = models.ForeignKey(
+        RunBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="runs"
+    )
     scenario = models.CharField(max_length=40)
     mode = models.CharField(max_length=20, default="rebalance")
     overrides = models.JSONField(default=dict, blank=True)
@@ -81,7 +85,11 @@ class OptimizationRun(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     ips = models.ForeignKey(
-        "accounts.InvestmentPolicy", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "accounts.InvestmentPolicy",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
     )
     snapshot = models.ForeignKey(
         StoredDocument, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

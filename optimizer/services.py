@@ -198,7 +198,11 @@ def batch_request(
 
 def _claim(run_id: int) -> OptimizationRun | None:
     with transaction.atomic():
-        run = OptimizationRun.objects.select_for_update().select_related("household__firm").get(pk=run_id)
+        run = (
+            OptimizationRun.objects.select_for_update()
+            .select_related("household__firm")
+            .get(pk=run_id)
+        )
         if run.is_finished:
             return None
         run.status = RunStatus.RUNNING
@@ -263,7 +267,11 @@ def run_execute(*, run_id: int) -> OptimizationRun:
         status, error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"
     timings["total_s"] = round(time.perf_counter() - t0, 6)
     with transaction.atomic():
-        run = OptimizationRun.objects.select_for_update().select_related("household__firm").get(pk=run_id)
+        run = (
+            OptimizationRun.objects.select_for_update()
+            .select_related("household__firm")
+            .get(pk=run_id)
+        )
         if run.is_finished:  # a duplicate delivery finished first; keep its record
             return run
         if snapshot_text:

@@ -41,10 +41,5 @@ class BreakResolveForm(forms.Form):
         label="How was it resolved?",
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Say how the break was resolved."},
     )
-
-    def clean_note(self) -> str:
-        note: str = self.cleaned_data["note"].strip()
-        if not note:
-            raise forms.ValidationError("Say how the break was resolved.")
-        return note

@@ -7,7 +7,9 @@ host. Every variable is listed in README.md; a bad value raises ImproperlyConfig
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -108,7 +110,7 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db.setdefault("OPTIONS", {})
     _db["OPTIONS"].update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
     # A file, not memory, so a real Celery worker started by a test can open the test database.
-    _db["TEST"] = {"NAME": str(BASE_DIR / ".pytest-db.sqlite3")}
+    _db["TEST"] = {"NAME": str(Path(tempfile.gettempdir()) / f"portal-test-{os.getpid()}.sqlite3")}
 _db["ATOMIC_REQUESTS"] = False
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

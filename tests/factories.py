@@ -184,7 +184,9 @@ def make_book(today: dt.date) -> Book:
     )
 
 
-def add_price_history(securities: list[Security], end: dt.date, days: int = 180, seed: int = 11) -> None:
+def add_price_history(
+    securities: list[Security], end: dt.date, days: int = 180, seed: int = 11
+) -> None:
     """Daily closes for the last ``days`` business days (seeded), so a risk model can be built."""
     import random
 
@@ -195,7 +197,11 @@ def add_price_history(securities: list[Security], end: dt.date, days: int = 180,
 
     funds = {row[0] for row in FUNDS}
     specs = [
-        (s.symbol, "etf" if s.symbol in funds else "stock", "us_bond" if s.asset_class.code == "us_bond" else "us_large")
+        (
+            s.symbol,
+            "etf" if s.symbol in funds else "stock",
+            "us_bond" if s.asset_class.code == "us_bond" else "us_large",
+        )
         for s in securities
     ]
     paths = simulate_closes(specs, len(calendar), random.Random(seed))

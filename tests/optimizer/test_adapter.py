@@ -28,7 +28,10 @@ def test_snapshot_from_the_book(priced_book, today):
         "owner": str(book.client.pk),
         "cash_floor_weight": "0.010000",
     }
-    assert {s["symbol"]: s["price"] for s in snap["securities"]} == {"BND": "72.500000", "VTI": "250.000000"}
+    assert {s["symbol"]: s["price"] for s in snap["securities"]} == {
+        "BND": "72.500000",
+        "VTI": "250.000000",
+    }
     lots = {lot["lot_id"]: lot for lot in snap["lots"]}
     assert lots["L1"]["quantity"] == "100.000000" and lots["L1"]["cost_basis"] == "20000.00"
     # the IPS: 60% equity, 35% bonds, 5% cash of which the 1% floor is account cash
@@ -72,21 +75,42 @@ def test_short_price_history_blocks_the_snapshot(book, today):
 def test_restrictions_and_wash_windows_enter_the_snapshot(priced_book, today):
     book = priced_book
     svc.restriction_create(
-        household=book.household, security=book.vti, kind="no_sell", reason="employer_stock", actor=book.owner
+        household=book.household,
+        security=book.vti,
+        kind="no_sell",
+        reason="employer_stock",
+        actor=book.owner,
     )
     svc.lot_create(
-        account=book.ira, security=book.vti, lot_ref="L3", quantity=D("5"), cost_basis=D("1250"),
-        acquired=today - dt.timedelta(days=3), actor=book.owner,
+        account=book.ira,
+        security=book.vti,
+        lot_ref="L3",
+        quantity=D("5"),
+        cost_basis=D("1250"),
+        acquired=today - dt.timedelta(days=3),
+        actor=book.owner,
     )
     svc.transaction_record(
-        account=book.taxable, kind="sell", trade_date=today - dt.timedelta(days=10), security=book.bnd,
-        quantity=D("10"), price=D("70"), amount=D("700"), realized_gain=D("-50.00"), actor=book.owner,
+        account=book.taxable,
+        kind="sell",
+        trade_date=today - dt.timedelta(days=10),
+        security=book.bnd,
+        quantity=D("10"),
+        price=D("70"),
+        amount=D("700"),
+        realized_gain=D("-50.00"),
+        actor=book.owner,
     )
     price(book.vti, today, "251.00")
     snap = build_snapshot(book.household, as_of=today).snapshot
     assert snap["restrictions"] == [{"symbol": "VTI", "no_sell": True, "reason": "Employer stock"}]
     assert snap["wash_sale"]["recent_buys"] == [
-        {"account": "schwab-87654321", "symbol": "VTI", "date": (today - dt.timedelta(days=3)).isoformat(), "identical_group": "VTI"}
+        {
+            "account": "schwab-87654321",
+            "symbol": "VTI",
+            "date": (today - dt.timedelta(days=3)).isoformat(),
+            "identical_group": "VTI",
+        }
     ]
     assert snap["wash_sale"]["recent_loss_sales"][0]["symbol"] == "BND"
     assert {s["symbol"]: s["price"] for s in snap["securities"]}["VTI"] == "251.000000"

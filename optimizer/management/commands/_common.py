@@ -26,5 +26,7 @@ def wait_for(run_ids: list[int], timeout: float) -> list[OptimizationRun]:
             return runs
         if time.monotonic() > deadline:
             pending = [r.pk for r in runs if not r.is_finished]
-            raise CommandError(f"runs still pending after {timeout:.0f}s: {pending} (is a worker running?)")
+            raise CommandError(
+                f"runs still pending after {timeout:.0f}s: {pending} (is a worker running?)"
+            )
         time.sleep(0.2)

@@ -17,7 +17,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--household", type=int, required=True, help="Household id.")
         parser.add_argument(
-            "--scenario", default="moderate", choices=[*PRESET_NAMES, "all"], help="Preset, or all four."
+            "--scenario",
+            default="moderate",
+            choices=[*PRESET_NAMES, "all"],
+            help="Preset, or all four.",
         )
         parser.add_argument("--json", action="store_true", help="Print the result JSON.")
         parser.add_argument("--as", dest="actor", help="Username the run is requested by.")
@@ -46,7 +49,11 @@ class Command(BaseCommand):
                 }
                 for r in runs
             }
-            self.stdout.write(json.dumps(out if len(runs) > 1 else out[runs[0].scenario], indent=2, sort_keys=True))
+            self.stdout.write(
+                json.dumps(
+                    out if len(runs) > 1 else out[runs[0].scenario], indent=2, sort_keys=True
+                )
+            )
         else:
             for r in runs:
                 s = r.summary
@@ -61,4 +68,6 @@ class Command(BaseCommand):
                     line += f" · {r.error}"
                 self.stdout.write(line)
         if any(r.status == "failed" for r in runs):
-            raise CommandError("a run failed: " + "; ".join(r.error for r in runs if r.status == "failed"))
+            raise CommandError(
+                "a run failed: " + "; ".join(r.error for r in runs if r.status == "failed")
+            )

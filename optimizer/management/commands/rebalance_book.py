@@ -38,7 +38,9 @@ class Command(BaseCommand):
         elapsed = time.perf_counter() - started
         counts = Counter(r.status for r in runs)
         for r in runs:
-            detail = f"{r.summary.get('trades', 0)} trades" if r.status == "succeeded" else r.error[:120]
+            detail = (
+                f"{r.summary.get('trades', 0)} trades" if r.status == "succeeded" else r.error[:120]
+            )
             self.stdout.write(f"  run {r.pk:>5} {r.household.name:<28} {r.status:<10} {detail}")
         solver = [r.timings.get("solver_s", 0.0) for r in runs if r.status == "succeeded"]
         self.stdout.write(

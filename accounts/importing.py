@@ -78,6 +78,8 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 CHUNK = 900
 """Ids per ``__in`` query (SQLite's historical limit on query parameters is 999)."""
 BULK_BATCH = 2000
+LEFT_OUT = " (rows with other problems were left out)"
+"""Appended to a problem found by running only the rows that had none."""
 
 ENGINE_ACCOUNT_TYPE = {
     TaxTreatment.TAXABLE: engine.TAXABLE,
@@ -216,7 +218,7 @@ def _import(
                     )
                 ]
             )
-    book = _Book(firm=firm, custodian=custodian, source=parsed.source)
+    book = _Book(firm=firm, custodian=custodian)
     planner: type[_Plan] = {
         Kind.POSITIONS: _PositionsPlan,
         Kind.LOTS: _LotsPlan,
@@ -276,9 +278,8 @@ def _import(
 class _Book:
     """The firm's accounts (at the format's custodian) and the securities, looked up once."""
 
-    def __init__(self, *, firm: Firm, custodian: Custodian | None, source: str) -> None:
+    def __init__(self, *, firm: Firm, custodian: Custodian | None) -> None:
         self.firm = firm
-        self.source = source
         accounts = Account.objects.filter(household__firm=firm).select_related("custodian")
         if custodian is not None:
             accounts = accounts.filter(custodian=custodian)
@@ -526,7 +527,8 @@ class _PositionsPlan(_Plan):
         self.new_prices: list[Price] = []
         self.prices_kept: dict[str, dict[str, Decimal]] = {}
         as_of = self.parsed.as_of
-        assert as_of is not None  # the reader refuses a positions file without one
+        if as_of is None:  # the reader has reported the missing date
+            return
         stored = dict(
             Price.objects.filter(security_id__in=sorted(self.prices), date=as_of).values_list(
                 "security_id", "close"
@@ -828,6 +830,8 @@ class _TransactionsPlan(_Plan):
             last_line[account.pk] = row.line
             if row.moves_shares and security is not None:
                 households[account.household_id].rows.append((row, account, security))
+        rows_left_out = bool(self.parsed.problems or self.problems)
+        note = LEFT_OUT if rows_left_out else ""
         self.cash: list[tuple[Account, Decimal, Decimal]] = []
         for account_id, move in sorted(cash_moves.items()):
             account = accounts[account_id]
@@ -838,18 +842,17 @@ class _TransactionsPlan(_Plan):
                     "amount",
                     f"account {account.number} would end with {money_text(after)} in cash"
                     f" ({money_text(account.cash)} before this file, {money_text(move)} moved by it):"
-                    " margin is not supported",
+                    f" margin is not supported{note}",
                 )
             elif move != ZERO:
                 self.cash.append((account, account.cash, after))
-        dropped_lines = {p.line for p in (*self.parsed.problems, *self.problems)}
         self.lots_new: list[TaxLot] = []
         self.lots_changed: list[TaxLot] = []
         self.lots_closed: list[TaxLot] = []
         self.realized: list[dict[str, Any]] = []
         self.warnings: list[str] = []
         for household_id, part in sorted(households.items()):
-            self._run_engine(household_id, part, lot_refs, bool(dropped_lines))
+            self._run_engine(household_id, part, lot_refs, rows_left_out)
         self.created = len(self.transactions)
 
     def _run_engine(
@@ -865,7 +868,7 @@ class _TransactionsPlan(_Plan):
         try:
             result = engine.apply_transactions(txns, method=self.method)
         except engine.LedgerError as exc:
-            note = " (rows with other problems were left out)" if rows_left_out else ""
+            note = LEFT_OUT if rows_left_out else ""
             for problem in exc.problems:
                 self.bad(problem.line, problem.field, problem.reason + note)
             return

@@ -453,14 +453,6 @@ class Row:
         return raw
 
 
-def missing_columns(table: Table, layout: Layout, kind: Kind) -> list[Problem]:
-    return [
-        Problem(table.source, table.header_line, layout.columns[name], f"missing column ({kind})")
-        for name in sorted(layout.required)
-        if name not in table.index
-    ]
-
-
 def money_text(value: Decimal) -> str:
     """``$1,234.50``, ``-$1,234.50``."""
     sign = "-" if value < 0 else ""

@@ -26,7 +26,6 @@ from accounts.importers.base import (
     AccountRef,
     Action,
     DateParser,
-    ImportFileError,
     Kind,
     Layout,
     LotRow,
@@ -474,7 +473,8 @@ class CsvFormat:
         if action == Action.DIVIDEND and not row.text("symbol"):
             row.bad("symbol", "a dividend names the security that paid it")
         if amount is None:
-            row.bad("amount", "missing value")
+            if not row.text("amount"):  # else: unparsable, reported already
+                row.bad("amount", "missing value")
             return None
         if action in CASH_IN and amount <= ZERO:
             row.bad(
@@ -584,9 +584,4 @@ def _with_problems(parsed: ParsedFile, extra: list[Problem]) -> ParsedFile:
     )
 
 
-def raise_problems(parsed: ParsedFile) -> None:
-    if parsed.problems:
-        raise ImportFileError(sorted(parsed.problems, key=lambda p: p.line or 0))
-
-
-__all__ = ["CsvFormat", "DateParser", "cents", "raise_problems"]
+__all__ = ["CsvFormat", "DateParser", "cents"]

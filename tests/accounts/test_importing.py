@@ -661,3 +661,30 @@ def test_import_batch_counts_are_per_firm(book):
     run(book, "schwab", "schwab_lots.csv")
     assert ImportBatch.objects.filter(firm=book.firm).count() == 1
     assert not ImportBatch.objects.exclude(firm=book.firm).exists()
+
+
+def test_positions_without_an_as_of_date_are_refused(book):
+    add_fidelity(book)
+    text = sample("fidelity_positions.csv").decode()
+    text = text.replace('"Date downloaded 06/13/2025 4:05 PM ET"\n', "")
+    assert refused(book, "fidelity", "undated.csv", data=text.encode()) == [
+        ("undated.csv", 3, "as of", "the file gives no as-of date for its positions")
+    ]
+
+
+def test_cash_short_because_of_a_bad_row_says_so(book):
+    text = (
+        "trade_date,account,action,amount\n"
+        "2025-03-03,87654321,DEPOSIT,1O0.00\n"
+        "2025-03-04,87654321,WITHDRAWAL,-50.00\n"
+    )
+    assert refused(book, "generic", "short.csv", data=text.encode()) == [
+        ("short.csv", 2, "amount", "'1O0.00' is not a plain number (digits, '.', a leading '-')"),
+        (
+            "short.csv",
+            3,
+            "amount",
+            "account 87654321 would end with -$50.00 in cash ($0.00 before this file, -$50.00"
+            " moved by it): margin is not supported (rows with other problems were left out)",
+        ),
+    ]

@@ -79,3 +79,92 @@ def _fraction(percent: Decimal) -> Decimal:
         return (percent / Decimal(100)).quantize(Decimal("0.000001"))
     except InvalidOperation as exc:  # pragma: no cover - bounded by the field validators
         raise forms.ValidationError(str(exc)) from None
+
+
+# --------------------------------------------------------------------------- proposals
+
+SCENARIO_CHOICES = [
+    ("conservative", "Conservative: minimize tax"),
+    ("moderate", "Moderate"),
+    ("aggressive", "Aggressive: complete most of the transition"),
+    ("tax_sensitive", "Tax-sensitive: harvest losses to offset gains"),
+]
+
+
+class RunScenariosForm(forms.Form):
+    """Run one or more preset scenarios; ``token`` makes a double submit start nothing twice."""
+
+    scenarios = forms.MultipleChoiceField(
+        choices=SCENARIO_CHOICES, widget=forms.CheckboxSelectMultiple
+    )
+    token = forms.UUIDField(widget=forms.HiddenInput)
+
+
+class VersionedForm(forms.Form):
+    version = forms.IntegerField(min_value=1, widget=forms.HiddenInput)
+
+
+class ApproveForm(VersionedForm):
+    comment = forms.CharField(
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class RejectForm(VersionedForm):
+    comment = forms.CharField(
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Required: say why the proposal is rejected.",
+    )
+
+
+class WithdrawForm(VersionedForm):
+    comment = forms.CharField(required=False, max_length=2000)
+
+
+class EditTradesForm(VersionedForm):
+    """Per trade: ``shares_<id>`` (the new quantity) and ``drop_<id>``."""
+
+    note = forms.CharField(required=False, max_length=2000)
+
+    def __init__(self, *args: Any, trades: list[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.trades = trades
+        for trade in trades:
+            self.fields[f"shares_{trade.pk}"] = forms.DecimalField(
+                min_value=0, decimal_places=6, max_digits=20, required=False
+            )
+            self.fields[f"drop_{trade.pk}"] = forms.BooleanField(required=False)
+
+    def changes(self) -> list[tuple[Any, Decimal | None, bool]]:
+        """(trade, new shares or None, drop) for every trade the form changes."""
+        out = []
+        for trade in self.trades:
+            drop = bool(self.cleaned_data.get(f"drop_{trade.pk}"))
+            shares = self.cleaned_data.get(f"shares_{trade.pk}")
+            if drop and not trade.dropped:
+                out.append((trade, None, True))
+            elif shares is not None and (shares != trade.shares or (trade.dropped and not drop)):
+                if shares == 0:
+                    out.append((trade, None, True))
+                else:
+                    out.append((trade, shares, False))
+        return out
+
+
+class BulkApproveForm(forms.Form):
+    """``pick`` values are ``<proposal id>:<version>``; ``confirm`` is the second step."""
+
+    pick = forms.MultipleChoiceField(choices=[], widget=forms.CheckboxSelectMultiple)
+    confirm = forms.BooleanField(required=False)
+
+    def __init__(self, *args: Any, choices: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["pick"].choices = choices
+
+    def picked(self) -> list[tuple[int, int]]:
+        out = []
+        for value in self.cleaned_data["pick"]:
+            pk, version = value.split(":")
+            out.append((int(pk), int(version)))
+        return out

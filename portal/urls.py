@@ -1,7 +1,7 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
-from portal import views, views_imports
+from portal import views, views_imports, views_proposals
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -20,5 +20,19 @@ urlpatterns = [
         views_imports.household_reconciliation,
         name="household_reconciliation",
     ),
+    path("households/<int:pk>/runs/", views_proposals.run_scenarios, name="run_scenarios"),
+    path("households/<int:pk>/scenarios/", views_proposals.scenario_compare, name="scenario_compare"),
+    path("runs/status/", views_proposals.run_status, name="run_status"),
+    path("runs/<int:pk>/stage/", views_proposals.run_stage, name="run_stage"),
+    path("proposals/", views_proposals.proposal_list, name="proposal_list"),
+    path("proposals/bulk-approve/", views_proposals.bulk_approve, name="bulk_approve"),
+    path("proposals/<int:pk>/", views_proposals.proposal_detail, name="proposal_detail"),
+    path("proposals/<int:pk>/edit/", views_proposals.proposal_edit, name="proposal_edit"),
+    path("proposals/<int:pk>/submit/", views_proposals.proposal_submit, name="proposal_submit"),
+    path("proposals/<int:pk>/approve/", views_proposals.proposal_approve, name="proposal_approve"),
+    path("proposals/<int:pk>/reject/", views_proposals.proposal_reject, name="proposal_reject"),
+    path("proposals/<int:pk>/withdraw/", views_proposals.proposal_withdraw, name="proposal_withdraw"),
+    path("proposals/<int:pk>/rerun/", views_proposals.proposal_rerun, name="proposal_rerun"),
+    path("api/", include("portal.api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib import messages
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.access import (
     can_change_household,
+    is_firm_staff,
     household_for_change_or_404,
     household_for_user_or_404,
     households_visible,
@@ -25,17 +27,40 @@ from accounts.models import AssetClass, Role, TaxLot
 from accounts.selectors import household_valuation, ips_in_force, latest_prices
 from accounts.services import TargetInput, ips_create_version
 from audit.services import audit_record
-from portal.forms import IPSVersionForm
+from portal import lockout
+from portal.access import proposals_visible, runs_visible
+from portal.forms import IPSVersionForm, RunScenariosForm
+from portal.selectors import review_queue
 
 
 class LoginView(auth_views.LoginView):
+    """Login with throttling: repeated failures lock the username (and the address) out for a
+    while (``portal.lockout``); a locked-out attempt is refused with 429 even when correct."""
+
     template_name = "registration/login.html"
     redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        username = str(request.POST.get("username", ""))
+        if lockout.is_locked(request, username):
+            form = self.get_form()
+            return render(
+                request,
+                self.template_name,
+                {"form": form, "locked": lockout.locked_message(), "next": self.get_success_url()},
+                status=429,
+            )
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        lockout.register_failure(self.request, str(self.request.POST.get("username", "")))
+        return super().form_invalid(form)
 
     @transaction.atomic
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
         user = form.get_user()
+        lockout.register_success(user.username)
         audit_record(actor=user, event_type="auth.login", firm=user.firm, data={})
         return response
 
@@ -51,10 +76,27 @@ class LogoutView(auth_views.LogoutView):
 
 @login_required
 def home(request: HttpRequest) -> HttpResponseBase:
+    """The review queue: the firm's households ranked by need, flags first; vanilla proposals
+    can be approved in bulk after one confirmation. Clients go to their household."""
     user: Any = request.user
     if user.role == Role.CLIENT and user.household_id:
         return redirect("household_detail", pk=user.household_id)
-    return redirect("household_list")
+    rows = review_queue(user)
+    vanilla = [qp for row in rows for qp in row.proposals if qp.vanilla and qp.can_approve]
+    awaiting = [
+        qp
+        for row in rows
+        for qp in row.proposals
+        if qp.awaiting_compliance and user.role == Role.COMPLIANCE
+    ]
+    context = {
+        "rows": rows,
+        "flagged": sum(1 for r in rows if r.flags),
+        "vanilla": vanilla,
+        "awaiting": awaiting,
+        "open_count": sum(len(r.proposals) for r in rows),
+    }
+    return render(request, "portal/queue.html", context)
 
 
 @login_required
@@ -79,13 +121,24 @@ def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
     restrictions = household.restrictions.select_related("security", "account").order_by(
         "security__symbol"
     )
+    can_change = can_change_household(request.user, household)
     context = {
         "household": household,
         "valuation": valuation,
         "restrictions": restrictions,
         "clients": household.clients.all(),
         "advisers": household.advisers.all(),
-        "can_change": can_change_household(request.user, household),
+        "can_change": can_change,
+        "is_staff": is_firm_staff(request.user),
+        "runs": list(runs_visible(request.user).filter(household=household)[:12]),
+        "proposals": list(
+            proposals_visible(request.user).filter(household=household).select_related(
+                "prepared_by"
+            )[:20]
+        ),
+        "run_form": RunScenariosForm(initial={"scenarios": ["moderate"], "token": uuid.uuid4()})
+        if can_change
+        else None,
     }
     return render(request, "portal/household_detail.html", context)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
 from django.core.management import call_command
 
 from audit.models import AuditEvent
@@ -143,6 +144,7 @@ def test_canonical_snapshot_text_is_sorted_and_compact():
     assert canonical_snapshot_text({"b": 1, "a": [1, 2]}) == '{"a":[1,2],"b":1}'
 
 
+@pytest.mark.django_db(transaction=True)
 def test_propose_command_prints_json(priced_book, capsys):
     call_command(
         "propose",
@@ -161,6 +163,7 @@ def test_propose_command_prints_json(priced_book, capsys):
     assert run.requested_by == priced_book.owner
 
 
+@pytest.mark.django_db(transaction=True)
 def test_rebalance_book_command(priced_book, capsys):
     call_command("rebalance_book", "--firm", "alpha", "--scenario", "conservative")
     out = capsys.readouterr().out

@@ -1,0 +1,1 @@
+"""The REST API (Django REST Framework): see ``docs/api.md``."""

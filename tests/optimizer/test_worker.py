@@ -133,6 +133,16 @@ def worker(redis_url: str, tmp_path: Path) -> Iterator[str]:
     shutil.copy(log, artifacts / f"celery-worker-{connection.vendor}.log")
 
 
+def _reconfigure(**conf: object) -> None:
+    """Point this process's Celery app at another broker: drop the cached connection and
+    producer pools (as Celery does after a fork) so the next send uses the new URL."""
+    app.conf.update(**conf)
+    app._pool = None
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
+
+
 def _wait(run_ids: list[int], timeout: float = 300) -> list[OptimizationRun]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -173,7 +183,7 @@ def test_a_real_worker_runs_a_batch_through_redis(worker, today):
     assert account.pk
 
     saved = {k: app.conf[k] for k in ("task_always_eager", "broker_url")}
-    app.conf.update(task_always_eager=False, broker_url=worker)
+    _reconfigure(task_always_eager=False, broker_url=worker)
     try:
         batch = batch_request(
             firm=book.firm, scenario="moderate", actor=book.owner, idempotency_key="worker-batch"
@@ -195,4 +205,4 @@ def test_a_real_worker_runs_a_batch_through_redis(worker, today):
         assert again.attempts == 1 and again.result_sha256 == runs[0].result_sha256
         assert AuditEvent.objects.count() == events
     finally:
-        app.conf.update(**saved)
+        _reconfigure(**saved)

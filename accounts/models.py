@@ -70,6 +70,18 @@ class Firm(models.Model):
     )
     four_eyes_on_short_term_gain = models.BooleanField(default=True)
     four_eyes_on_restricted_trade = models.BooleanField(default=True)
+    trade_cost_bps = models.DecimalField(
+        max_digits=7,
+        decimal_places=3,
+        default=Decimal("2"),
+        help_text="Estimated spread and market impact per trade, in basis points of its value.",
+    )
+    ticket_fee = money_field(
+        default=Decimal("4.95"), help_text="Clearing and ticket charge per order, in dollars."
+    )
+    min_trade_value = money_field(
+        default=Decimal("250"), help_text="Orders smaller than this are not proposed, in dollars."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords()
 

@@ -15,7 +15,8 @@ Conventions (documented in docs/optimizer.md, "From the database"):
   are passed as well, as bounds;
 - the IPS cash class: the cash floor is the target of account cash; the rest of the class's
   weight goes to cash-equivalent securities (snapshot class ``cash_equivalents``);
-- the risk model is the Ledoit-Wolf shrunk covariance of the last year of daily closes.
+- the risk model is the Ledoit-Wolf shrunk covariance of the last year of daily closes;
+- costs are the firm's (Firm.trade_cost_bps, ticket_fee, min_trade_value).
 """
 
 from __future__ import annotations
@@ -49,8 +50,6 @@ WASH_WINDOW_DAYS = 30
 CASH_EQUIVALENTS = "cash_equivalents"
 WEIGHT = Decimal("0.000001")
 
-# Firm-wide trading-cost model (dollars and basis points): never a zero-cost sandbox.
-DEFAULT_COSTS = {"bps": "2", "ticket_fee": "4.95", "min_trade_value": "250"}
 
 
 class DataNotReady(Exception):
@@ -363,7 +362,12 @@ def build_snapshot(
             else str(ips.annual_gain_budget),
             **(budgets or {}),
         },
-        "costs": dict(DEFAULT_COSTS),
+        # the firm's trading-cost model: never a zero-cost sandbox
+        "costs": {
+            "bps": str(household.firm.trade_cost_bps),
+            "ticket_fee": str(household.firm.ticket_fee),
+            "min_trade_value": str(household.firm.min_trade_value),
+        },
         "restrictions": restriction_rows,
         "holding": {"near_long_term_days": 30, "hold_back_near_long_term": True},
         "wash_sale": {

@@ -42,6 +42,7 @@ def test_snapshot_from_the_book(priced_book, today):
     assert snap["tax"] == {"short_term_rate": "0.370000", "long_term_rate": "0.200000"}
     assert snap["budgets"]["max_net_realized_gain"] == "25000.00"
     assert snap["risk_model"]["labels"] == ["BND", "VTI"]
+    assert snap["costs"] == {"bps": "2.000", "ticket_fee": "4.95", "min_trade_value": "250.00"}
     assert build.account_ids["schwab-12345678"] == book.taxable.pk
     # the core accepts it
     parsed = snapshot_from_dict(snap)

@@ -30,6 +30,7 @@ from typing import Any
 import pandas as pd
 
 from accounts.models import (
+    CENT,
     ZERO,
     Household,
     InvestmentPolicy,
@@ -364,9 +365,9 @@ def build_snapshot(
         },
         # the firm's trading-cost model: never a zero-cost sandbox
         "costs": {
-            "bps": str(household.firm.trade_cost_bps),
-            "ticket_fee": str(household.firm.ticket_fee),
-            "min_trade_value": str(household.firm.min_trade_value),
+            "bps": str(Decimal(household.firm.trade_cost_bps).quantize(Decimal("0.001"))),
+            "ticket_fee": str(Decimal(household.firm.ticket_fee).quantize(CENT)),
+            "min_trade_value": str(Decimal(household.firm.min_trade_value).quantize(CENT)),
         },
         "restrictions": restriction_rows,
         "holding": {"near_long_term_days": 30, "hold_back_near_long_term": True},

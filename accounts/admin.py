@@ -15,11 +15,13 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from accounts import models as m
 from accounts.services import field_values, firm_of
+from audit.retention import RetentionAdminMixin
 from audit.services import audit_record
 
 
-class AuditedAdmin(SimpleHistoryAdmin):
-    """Admin saves run full_clean (ModelForm) and append an audit event in the same transaction."""
+class AuditedAdmin(RetentionAdminMixin, SimpleHistoryAdmin):
+    """Admin saves run full_clean (ModelForm) and append an audit event in the same transaction;
+    records under retention cannot be deleted (audit.retention)."""
 
     def save_model(self, request: HttpRequest, obj: Model, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)

@@ -83,3 +83,55 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"{self.chain} @ {self.seq}"
+
+
+class VerificationTrigger(models.TextChoices):
+    SCHEDULED = "scheduled", "Scheduled (Celery beat)"
+    ON_DEMAND = "on_demand", "On demand (compliance page)"
+    COMMAND = "command", "Command line"
+
+
+class VerificationRun(models.Model):
+    """One walk of the audit chains and what it found. Written once, never changed.
+
+    ``chains`` holds one entry per chain verified: ``{chain, events, head_hash, ok, problem,
+    broken_event_id, broken_seq}``; ``scope`` is empty when every chain was verified, otherwise
+    the comma-separated chain names.
+    """
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    trigger = models.CharField(max_length=20, choices=VerificationTrigger.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    scope = models.CharField(max_length=200, blank=True)
+    ok = models.BooleanField()
+    events_checked = models.PositiveBigIntegerField(default=0)
+    chains = models.JSONField(default=list, blank=True)
+    first_broken_chain = models.CharField(max_length=60, blank=True)
+    first_broken_seq = models.PositiveBigIntegerField(null=True, blank=True)
+    first_broken_event_id = models.PositiveBigIntegerField(null=True, blank=True)
+    problem = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-finished_at", "-id"]
+        indexes = [models.Index(fields=["trigger", "-finished_at"])]
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AuditLogIsAppendOnly(f"verification run {self.pk} cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AuditLogIsAppendOnly(f"verification run {self.pk} cannot be deleted")
+
+    def chain_entry(self, chain: str) -> dict[str, Any] | None:
+        """The result for one chain (a firm's slug), or None when it was not verified."""
+        for entry in self.chains:
+            if entry.get("chain") == chain:
+                return dict(entry)
+        return None
+
+    def __str__(self) -> str:
+        return f"verification {self.pk} {'ok' if self.ok else 'BROKEN'} ({self.trigger})"

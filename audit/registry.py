@@ -8,6 +8,10 @@ HISTORY_EXEMPT: dict[str, str] = {
     ),
     "audit.AuditEvent": "The append-only hash chain is itself the record; rows never change.",
     "audit.AuditChainHead": "A derived pointer to the chain's last event, checked by audit_verify.",
+    "audit.VerificationRun": (
+        "An append-only log of chain verifications: each row is written once by the scheduled "
+        "task or a 'verify now' and never changed (save and delete refuse)."
+    ),
     "optimizer.StoredDocument": (
         "Immutable content-addressed text (input snapshots, results): save refuses changes, "
         "and the runs that point at it are tracked."

@@ -52,7 +52,6 @@ CASH_EQUIVALENTS = "cash_equivalents"
 WEIGHT = Decimal("0.000001")
 
 
-
 class DataNotReady(Exception):
     """The data cannot support a proposal; ``problems`` says what to fix, one line each."""
 
@@ -102,9 +101,12 @@ def build_snapshot(
     scenario: str | None = None,
     budgets: dict[str, Any] | None = None,
     restrictions_extra: list[dict[str, Any]] | None = None,
+    cash_to_raise: dict[str, str] | None = None,
     solver: str = "CLARABEL",
     forecast_years: int = 3,
 ) -> SnapshotBuild:
+    """``cash_to_raise`` maps snapshot account ids to dollars the account must hold on top of
+    its cash floor (e.g. a withdrawal); an id that is not an active account is refused."""
     problems: list[str] = []
     ips = ips_in_force(household, as_of)
     if ips is None:
@@ -117,6 +119,14 @@ def build_snapshot(
     )
     if not accounts:
         raise DataNotReady([f"{household} has no active account."])
+    raise_by = dict(cash_to_raise or {})
+    unknown_accounts = sorted(set(raise_by) - {_account_key(a) for a in accounts})
+    if unknown_accounts:
+        raise DataNotReady(
+            [
+                f"Cash to raise names {', '.join(unknown_accounts)}: not an active account of {household}."
+            ]
+        )
     lots = list(
         TaxLot.objects.filter(
             account__in=accounts, closed_on__isnull=True, quantity__gt=0, acquired__lte=as_of
@@ -341,6 +351,11 @@ def build_snapshot(
                 "allows_fractional": a.allows_fractional,
                 "owner": str(a.owner_id),
                 "cash_floor_weight": str(ips.cash_floor),
+                **(
+                    {"cash_to_raise": str(raise_by[_account_key(a)])}
+                    if _account_key(a) in raise_by
+                    else {}
+                ),
             }
             for a in accounts
         ],

@@ -247,6 +247,7 @@ def run_execute(*, run_id: int) -> OptimizationRun:
             scenario=run.scenario if run.scenario in PRESET_NAMES else None,
             budgets=run.overrides.get("budgets"),
             restrictions_extra=run.overrides.get("restrictions"),
+            cash_to_raise=run.overrides.get("cash_to_raise"),
             solver=run.solver,
         )
         ips_id = build.ips.pk

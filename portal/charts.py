@@ -6,7 +6,6 @@ Each function returns ``SafeString`` markup; every label is escaped here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 from django.utils.html import escape
@@ -47,9 +46,8 @@ def _money(x: float) -> str:
 def _svg(width: int, height: int, body: list[str], title: str) -> SafeString:
     return mark_safe(  # noqa: S308 - every interpolated label is escaped above
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'width="100%" role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>'
-        + "".join(body)
-        + "</svg>"
+        f'width="{width}" height="{height}" role="img" aria-label="{escape(title)}">'
+        f"<title>{escape(title)}</title>" + "".join(body) + "</svg>"
     )
 
 
@@ -157,9 +155,11 @@ def gains_chart(columns: Sequence[tuple[str, Mapping[str, Any]]]) -> SafeString:
 def forecast_chart(columns: Sequence[tuple[str, Sequence[Mapping[str, Any]], float]]) -> SafeString:
     """Tracking error after trading, year by year (year 0 = today), one line per scenario."""
     years = max([1] + [len(rows) for _, rows, _ in columns])
-    top = max([0.001] + [te0 for _, _, te0 in columns] + [
-        _f(r.get("tracking_error_after")) for _, rows, _ in columns for r in rows
-    ])
+    top = max(
+        [0.001]
+        + [te0 for _, _, te0 in columns]
+        + [_f(r.get("tracking_error_after")) for _, rows, _ in columns for r in rows]
+    )
     left, plot_w, plot_h = 50, 360, 140
     width, height = left + plot_w + 130, plot_h + 50
 
@@ -175,7 +175,7 @@ def forecast_chart(columns: Sequence[tuple[str, Sequence[Mapping[str, Any]], flo
         x, _ = xy(year, 0)
         body.append(
             f'<text x="{x:.1f}" y="{plot_h + 26}" text-anchor="middle" {FONT} fill="#667085">'
-            f'{"today" if year == 0 else f"yr {year}"}</text>'
+            f"{'today' if year == 0 else f'yr {year}'}</text>"
         )
     for i, (name, rows, te0) in enumerate(columns):
         color = PALETTE[i % len(PALETTE)]
@@ -195,10 +195,3 @@ def forecast_chart(columns: Sequence[tuple[str, Sequence[Mapping[str, Any]], flo
             f'<text x="{left + plot_w + 30}" y="{19 + i * 18}" {FONT}>{escape(name)}</text>'
         )
     return _svg(width, height, body, "Tracking error by year")
-
-
-def decimal_or_zero(value: Any) -> Decimal:
-    try:
-        return Decimal(str(value))
-    except ArithmeticError:
-        return Decimal(0)

@@ -20,7 +20,7 @@ from optimizer.core.binding import nature_facts
 from optimizer.core.checker import CheckPolicy, check
 from optimizer.core.metrics import portfolio_metrics
 from optimizer.core.model import ProblemData, build_problem_data
-from optimizer.core.result import LotSale, Trade, cents
+from optimizer.core.result import LotSale, Trade, cents, dumps
 from optimizer.core.scenarios import Settings
 from optimizer.core.snapshot import Lot, Snapshot, is_long_term, snapshot_from_dict
 from optimizer.models import OptimizationRun
@@ -73,9 +73,7 @@ class BookIndex:
 
     @classmethod
     def of(cls, household: Household) -> BookIndex:
-        accounts = {
-            account_key(a): a for a in household.accounts.select_related("custodian").all()
-        }
+        accounts = {account_key(a): a for a in household.accounts.select_related("custodian").all()}
         lots = {
             (account_key(lot.account), lot.lot_ref): lot
             for lot in TaxLot.objects.filter(account__household=household).select_related(
@@ -106,7 +104,13 @@ def lot_sale(snapshot: Snapshot, lot: Lot, shares: Decimal) -> LotSale:
 
 
 def core_trade(
-    snapshot: Snapshot, *, account: str, symbol: str, side: str, shares: Decimal, lots: Sequence[LotSale]
+    snapshot: Snapshot,
+    *,
+    account: str,
+    symbol: str,
+    side: str,
+    shares: Decimal,
+    lots: Sequence[LotSale],
 ) -> Trade:
     """An order priced and costed exactly as the optimizer and its checker define it."""
     sec = snapshot.security(symbol)
@@ -160,7 +164,9 @@ def allocate_sale(
     return sales
 
 
-def lot_rows(sales: Iterable[LotSale], index: BookIndex, snapshot: Snapshot) -> list[dict[str, Any]]:
+def lot_rows(
+    sales: Iterable[LotSale], index: BookIndex, snapshot: Snapshot
+) -> list[dict[str, Any]]:
     """Lot sales as stored on a ``ProposalTrade`` (exact decimal strings, with the book's lot)."""
     lots = {lt.lot_id: lt for lt in snapshot.lots}
     rows = []
@@ -199,15 +205,18 @@ def problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
 
 
 def evaluate(snapshot: Snapshot, settings: Settings, trades: list[Trade]) -> Figures:
-    """Check ``trades`` against every hard constraint and compute metrics, flags and facts."""
-    violations = check(snapshot, trades, CheckPolicy(no_short_term_gains=settings.no_short_term_gains))
+    """Check ``trades`` against every hard constraint and compute metrics, flags and facts,
+    encoded exactly as the optimizer's result JSON (money strings, floats to 8 decimals)."""
+    violations = check(
+        snapshot, trades, CheckPolicy(no_short_term_gains=settings.no_short_term_gains)
+    )
     pd = problem_data(snapshot, settings)
     metrics = {"before": portfolio_metrics(pd, []), "after": portfolio_metrics(pd, trades)}
     return Figures(
         violations=violations,
-        metrics=json.loads(json.dumps(metrics, default=str)),
-        flags=json.loads(json.dumps(core_flags(pd, trades), default=str)),
-        facts=json.loads(json.dumps(nature_facts(pd, trades), default=str)),
+        metrics=json.loads(dumps(metrics)),
+        flags=json.loads(dumps(core_flags(pd, trades))),
+        facts=json.loads(dumps(nature_facts(pd, trades))),
     )
 
 

@@ -138,7 +138,7 @@ class EditTradesForm(VersionedForm):
 
     def changes(self) -> list[tuple[Any, Decimal | None, bool]]:
         """(trade, new shares or None, drop) for every trade the form changes."""
-        out = []
+        out: list[tuple[Any, Decimal | None, bool]] = []
         for trade in self.trades:
             drop = bool(self.cleaned_data.get(f"drop_{trade.pk}"))
             shares = self.cleaned_data.get(f"shares_{trade.pk}")
@@ -160,7 +160,7 @@ class BulkApproveForm(forms.Form):
 
     def __init__(self, *args: Any, choices: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["pick"].choices = choices
+        self.fields["pick"].choices = choices  # type: ignore[attr-defined]
 
     def picked(self) -> list[tuple[int, int]]:
         out = []

@@ -55,6 +55,15 @@ def _shares(q: Decimal) -> str:
     return f"{q.normalize():f}"
 
 
+def _restriction_words(row: tuple[Any, ...]) -> str:
+    sym, acc, no_sell, no_buy, max_weight = row
+    kinds = [k for k, on in (("no-sell", no_sell), ("no-buy", no_buy)) if on]
+    if max_weight is not None:
+        kinds.append(f"{max_weight * 100:.1f}% maximum-weight")
+    where = f" in {acc}" if acc else ""
+    return f"A {' and '.join(kinds) or ''} restriction on {sym}{where}".replace("A  ", "A ")
+
+
 def stale_changes(proposal: Proposal, *, today: dt.date | None = None) -> list[str]:
     """What changed in the book after the proposal's run froze its snapshot: cash, lots,
     prices, restrictions and the IPS in force. Empty means the proposal's data is current."""
@@ -71,16 +80,16 @@ def stale_changes(proposal: Proposal, *, today: dt.date | None = None) -> list[s
         for a in household.accounts.filter(is_active=True).select_related("custodian")
     }
     snap_cash = {a.id: a.cash for a in snap.accounts}
-    for key, account in sorted(accounts.items()):
-        if key not in snap_cash:
-            changes.append(f"Account {key} was added after the run.")
-        elif account.cash != snap_cash[key]:
+    for acc_key, account in sorted(accounts.items()):
+        if acc_key not in snap_cash:
+            changes.append(f"Account {acc_key} was added after the run.")
+        elif account.cash != snap_cash[acc_key]:
             changes.append(
-                f"Cash in {key} changed from {format_money(snap_cash[key])} to "
+                f"Cash in {acc_key} changed from {format_money(snap_cash[acc_key])} to "
                 f"{format_money(account.cash)}."
             )
-    for key in sorted(set(snap_cash) - set(accounts)):
-        changes.append(f"Account {key} is no longer active.")
+    for acc_key in sorted(set(snap_cash) - set(accounts)):
+        changes.append(f"Account {acc_key} is no longer active.")
 
     current: dict[tuple[str, str], TaxLot] = {}
     for lot in TaxLot.objects.filter(
@@ -115,7 +124,10 @@ def stale_changes(proposal: Proposal, *, today: dt.date | None = None) -> list[s
                     f"(the run used {old.holding_period_start})."
                 )
 
-    securities = {s.symbol: s.pk for s in Security.objects.filter(symbol__in=[x.symbol for x in snap.securities])}
+    securities = {
+        s.symbol: s.pk
+        for s in Security.objects.filter(symbol__in=[x.symbol for x in snap.securities])
+    }
     prices = latest_prices(securities.values(), as_of=day)
     for sec in snap.securities:
         point = prices.get(securities.get(sec.symbol, -1))
@@ -136,12 +148,17 @@ def stale_changes(proposal: Proposal, *, today: dt.date | None = None) -> list[s
 
     def canon(rows: Iterable[tuple[str, str | None, bool, bool, Decimal | None]]) -> Counter[Any]:
         return Counter(
-            (sym, acc, ns, nb, None if mw is None else mw.normalize()) for sym, acc, ns, nb, mw in rows
+            (sym, acc, ns, nb, None if mw is None else mw.normalize())
+            for sym, acc, ns, nb, mw in rows
         )
 
-    in_snapshot = canon((r.symbol, r.account, r.no_sell, r.no_buy, r.max_weight) for r in snap.restrictions)
+    in_snapshot = canon(
+        (r.symbol, r.account, r.no_sell, r.no_buy, r.max_weight) for r in snap.restrictions
+    )
     now_rows: list[tuple[str, str | None, bool, bool, Decimal | None]] = []
-    for r in Restriction.objects.filter(household=household).select_related("security", "account__custodian"):
+    for r in Restriction.objects.filter(household=household).select_related(
+        "security", "account__custodian"
+    ):
         if not r.in_force(day) or r.security.symbol not in securities:
             continue
         now_rows.append(
@@ -165,10 +182,10 @@ def stale_changes(proposal: Proposal, *, today: dt.date | None = None) -> list[s
             )
         )
     now = canon(now_rows)
-    for sym, acc, ns, nb, mw in sorted((in_snapshot - now).elements(), key=str):
-        changes.append(f"A restriction on {sym}{' in ' + acc if acc else ''} was lifted.")
-    for sym, acc, ns, nb, mw in sorted((now - in_snapshot).elements(), key=str):
-        changes.append(f"A restriction on {sym}{' in ' + acc if acc else ''} was added.")
+    for row in sorted((in_snapshot - now).elements(), key=str):
+        changes.append(f"{_restriction_words(row)} was lifted after the run.")
+    for row in sorted((now - in_snapshot).elements(), key=str):
+        changes.append(f"{_restriction_words(row)} was added after the run.")
     return changes
 
 
@@ -227,7 +244,10 @@ def review_queue(user: Any) -> list[QueueRow]:
     wash sales, unexpected results (large trade lists, infeasible/blocked/failed runs), stale
     data under an open proposal, open reconciliation breaks, missing data."""
     households = list(
-        households_visible(user).filter(is_active=True).prefetch_related("advisers").order_by("name")
+        households_visible(user)
+        .filter(is_active=True)
+        .prefetch_related("advisers")
+        .order_by("name")
     )
     if not households:
         return []
@@ -243,24 +263,29 @@ def review_queue(user: Any) -> list[QueueRow]:
         .annotate(n=Count("id"))
         .values_list("account__household", "n")
     )
-    open_proposals: dict[int, list[Proposal]] = defaultdict(list)
-    for p in (
+    open_proposals: dict[int, list[Any]] = defaultdict(list)
+    for annotated in (
         Proposal.objects.filter(household__in=households, status__in=OPEN_STATUSES)
         .select_related("run__snapshot", "run__ips", "household__firm", "prepared_by")
-        .annotate(n_approvals=Count("approvals"), n_first=Count("approvals", filter=Q(approvals__step=ApprovalStep.FIRST)))
+        .annotate(
+            n_approvals=Count("approvals"),
+            n_first=Count("approvals", filter=Q(approvals__step=ApprovalStep.FIRST)),
+        )
         .order_by("created_at")
     ):
-        open_proposals[p.household_id].append(p)
+        open_proposals[annotated.household_id].append(annotated)
     latest: dict[int, OptimizationRun] = {}
-    for run in OptimizationRun.objects.filter(household__in=households, status__in=FINISHED).order_by(
-        "household_id", "-created_at", "-id"
-    ):
+    for run in OptimizationRun.objects.filter(
+        household__in=households, status__in=FINISHED
+    ).order_by("household_id", "-created_at", "-id"):
         latest.setdefault(run.household_id, run)
 
     rows: list[QueueRow] = []
     for household in households:
         valuation = household_valuation(household, prices=prices, asset_classes=classes)
-        row = QueueRow(household=household, valuation=valuation, latest_run=latest.get(household.pk))
+        row = QueueRow(
+            household=household, valuation=valuation, latest_run=latest.get(household.pk)
+        )
         for cls in valuation.out_of_band:
             row.flags.append(
                 _flag(
@@ -272,7 +297,10 @@ def review_queue(user: Any) -> list[QueueRow]:
         near = valuation.lots_near_long_term
         if near:
             row.flags.append(
-                _flag("near_long_term", f"{len(near)} lot{'s' if len(near) != 1 else ''} within 30 days of long term")
+                _flag(
+                    "near_long_term",
+                    f"{len(near)} lot{'s' if len(near) != 1 else ''} within 30 days of long term",
+                )
             )
         if not valuation.ips:
             row.flags.append(_flag("data", "no IPS in force"))
@@ -281,14 +309,22 @@ def review_queue(user: Any) -> list[QueueRow]:
             row.flags.append(_flag("data", f"missing or stale prices: {symbols}"))
         if breaks.get(household.pk):
             n = breaks[household.pk]
-            row.flags.append(_flag("reconciliation_break", f"{n} open reconciliation break{'s' if n != 1 else ''}"))
-        run = row.latest_run
-        if run is not None and run.status in (RunStatus.INFEASIBLE, RunStatus.BLOCKED, RunStatus.FAILED):
+            row.flags.append(
+                _flag(
+                    "reconciliation_break", f"{n} open reconciliation break{'s' if n != 1 else ''}"
+                )
+            )
+        last = row.latest_run
+        if last is not None and last.status in (
+            RunStatus.INFEASIBLE,
+            RunStatus.BLOCKED,
+            RunStatus.FAILED,
+        ):
             row.flags.append(
                 _flag(
                     "unexpected_result",
-                    f"latest {run.scenario} run {run.get_status_display().lower()}: "
-                    f"{run.error[:160]}",
+                    f"latest {last.scenario} run {last.get_status_display().lower()}: "
+                    f"{last.error[:160]}",
                 )
             )
         can_approve = can_change_household(user, household)
@@ -298,7 +334,12 @@ def review_queue(user: Any) -> list[QueueRow]:
             n_first = getattr(p, "n_first", 0)
             awaiting = p.requires_four_eyes and n_first > 0
             review = p.review_flags()
-            vanilla = not stale and not review and not p.requires_four_eyes and not getattr(p, "n_approvals", 0)
+            vanilla = (
+                not stale
+                and not review
+                and not p.requires_four_eyes
+                and not getattr(p, "n_approvals", 0)
+            )
             row.proposals.append(
                 QueueProposal(
                     proposal=p,
@@ -309,15 +350,27 @@ def review_queue(user: Any) -> list[QueueRow]:
                 )
             )
             if stale:
-                row.flags.append(_flag("stale_data", f"proposal {p.pk}: data changed after its run ({len(stale)} change{'s' if len(stale) != 1 else ''})"))
+                row.flags.append(
+                    _flag(
+                        "stale_data",
+                        f"proposal {p.pk}: data changed after its run ({len(stale)} change{'s' if len(stale) != 1 else ''})",
+                    )
+                )
             if awaiting:
-                row.flags.append(_flag("awaiting_compliance", f"proposal {p.pk} awaits a compliance approval"))
+                row.flags.append(
+                    _flag("awaiting_compliance", f"proposal {p.pk} awaits a compliance approval")
+                )
             elif p.requires_four_eyes:
                 row.flags.append(_flag("four_eyes", f"proposal {p.pk} needs four-eyes approval"))
             for f in review:
                 kind = f.get("kind", "")
                 if kind == "large_trade_list":
-                    row.flags.append(_flag("unexpected_result", f"proposal {p.pk}: {f.get('tickets')} tickets (large trade list)"))
+                    row.flags.append(
+                        _flag(
+                            "unexpected_result",
+                            f"proposal {p.pk}: {f.get('tickets')} tickets (large trade list)",
+                        )
+                    )
                 elif kind == "harvest_blocked_wash_sale" and kind not in flagged_kinds:
                     flagged_kinds.add(kind)
                     row.flags.append(
@@ -328,7 +381,9 @@ def review_queue(user: Any) -> list[QueueRow]:
                         )
                     )
         rows.append(row)
-    rows.sort(key=lambda r: (0 if r.flags else 1, -r.score, -r.valuation.max_drift, r.household.name))
+    rows.sort(
+        key=lambda r: (0 if r.flags else 1, -r.score, -r.valuation.max_drift, r.household.name)
+    )
     return rows
 
 
@@ -365,14 +420,21 @@ def years_to_target(result: dict[str, Any]) -> int | None:
     if float(result["metrics"]["before"].get("drift_total", 1.0)) <= TARGET_DRIFT:
         return 0
     if not result.get("forecast"):
-        return 1 if float(result["metrics"]["after"].get("drift_total", 1.0)) <= TARGET_DRIFT else None
+        return (
+            1 if float(result["metrics"]["after"].get("drift_total", 1.0)) <= TARGET_DRIFT else None
+        )
     for row in result["forecast"]:
-        if row.get("status") != "infeasible" and float(row.get("drift_total_after", 1.0)) <= TARGET_DRIFT:
+        if (
+            row.get("status") != "infeasible"
+            and float(row.get("drift_total_after", 1.0)) <= TARGET_DRIFT
+        ):
             return int(row["year"])
     return None
 
 
-def scenario_runs(household: Household, run_ids: Sequence[int] | None = None) -> list[OptimizationRun]:
+def scenario_runs(
+    household: Household, run_ids: Sequence[int] | None = None
+) -> list[OptimizationRun]:
     """The runs to compare: the given ids (of this household), or the latest run of each
     scenario, in preset order."""
     runs = OptimizationRun.objects.filter(household=household).select_related("result", "snapshot")
@@ -393,5 +455,9 @@ def scenario_columns(runs: Sequence[OptimizationRun]) -> list[ScenarioColumn]:
     columns = []
     for run in runs:
         result = json.loads(run.result.text) if run.result is not None else None
-        columns.append(ScenarioColumn(scenario=run.scenario, run=run, result=result, proposal=staged.get(run.pk)))
+        columns.append(
+            ScenarioColumn(
+                scenario=run.scenario, run=run, result=result, proposal=staged.get(run.pk)
+            )
+        )
     return columns

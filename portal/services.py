@@ -86,18 +86,21 @@ class EditRefused(WorkflowError):
 # --------------------------------------------------------------------------- helpers
 
 
-def _lock(proposal: Proposal, expected_version: int | None) -> Proposal:
-    locked = (
+def _lock(proposal: Proposal) -> Proposal:
+    """The proposal's row, locked until the transaction ends (concurrent writers queue here)."""
+    return (
         Proposal.objects.select_for_update()
         .select_related("household__firm", "run__snapshot", "run__result", "prepared_by")
         .get(pk=proposal.pk)
     )
-    if expected_version is not None and locked.version != expected_version:
+
+
+def _check_version(proposal: Proposal, expected_version: int | None) -> None:
+    if expected_version is not None and proposal.version != expected_version:
         raise VersionConflict(
-            f"Proposal {locked.pk} changed while you were looking at it (it is at version "
-            f"{locked.version}, you saw version {expected_version}). Reload and try again."
+            f"Proposal {proposal.pk} changed while you were looking at it (it is at version "
+            f"{proposal.version}, you saw version {expected_version}). Reload and try again."
         )
-    return locked
 
 
 def _require_adviser(actor: User | None, proposal_or_household: Any, what: str) -> User:
@@ -258,7 +261,9 @@ def _stage(*, run: OptimizationRun, actor: User) -> Proposal:
     core_trades: list[Trade] = []
     rows: list[ProposalTrade] = []
     for position, t in enumerate(result["trades"], start=1):
-        sales = [fig.lot_sale(snapshot, lots[x["lot_id"]], _dec(x["shares"])) for x in t.get("lots", [])]
+        sales = [
+            fig.lot_sale(snapshot, lots[x["lot_id"]], _dec(x["shares"])) for x in t.get("lots", [])
+        ]
         trade = fig.core_trade(
             snapshot,
             account=t["account"],
@@ -323,7 +328,12 @@ def _stage(*, run: OptimizationRun, actor: User) -> Proposal:
             "snapshot_sha256": run.snapshot_sha256,
             "result_sha256": run.result_sha256,
             "trades": [
-                {"account": r.snapshot_account, "symbol": r.security.symbol, "side": r.side, "shares": r.shares}
+                {
+                    "account": r.snapshot_account,
+                    "symbol": r.security.symbol,
+                    "side": r.side,
+                    "shares": r.shares,
+                }
                 for r in rows
             ],
             "realized_net": proposal.realized_net,
@@ -371,9 +381,10 @@ def proposal_edit(
     by the optimizer's independent checker (a violation refuses the edit and changes nothing),
     metrics, tax, flags and the four-eyes requirement are recomputed at once. The original
     figures stay on the ``ProposalEdit`` row and in history."""
-    p = _lock(proposal, expected_version)
+    p = _lock(proposal)
     _require_adviser(actor, p, "edit this proposal")
     _require_open(p, "edited")
+    _check_version(p, expected_version)
     first = p.approvals.select_related("approver").first()
     if first is not None:
         raise InvalidTransition(
@@ -398,7 +409,15 @@ def proposal_edit(
         label = f"{row.side} {row.security.symbol} in {row.snapshot_account}"
         if change.drop:
             new_state[row.pk] = (ZERO, True, [])
-            log.append({"trade": row.pk, "order": label, "from": str(row.shares), "to": "0", "dropped": True})
+            log.append(
+                {
+                    "trade": row.pk,
+                    "order": label,
+                    "from": str(row.shares),
+                    "to": "0",
+                    "dropped": True,
+                }
+            )
             continue
         shares = change.shares
         if change.lots:
@@ -412,7 +431,11 @@ def proposal_edit(
                 if change.lots:
                     for lot_id, lot_shares in sorted(change.lots.items()):
                         lot = lots.get(lot_id)
-                        if lot is None or lot.account != row.snapshot_account or lot.symbol != row.security.symbol:
+                        if (
+                            lot is None
+                            or lot.account != row.snapshot_account
+                            or lot.symbol != row.security.symbol
+                        ):
                             raise ValueError(f"{label}: lot {lot_id} is not a lot of this position")
                         if lot_shares <= 0:
                             raise ValueError(f"{label}: lot {lot_id} shares must be positive")
@@ -429,7 +452,15 @@ def proposal_edit(
                 problems.append(str(exc))
                 continue
         new_state[row.pk] = (shares, False, sales)
-        log.append({"trade": row.pk, "order": label, "from": str(row.shares), "to": str(shares), "dropped": False})
+        log.append(
+            {
+                "trade": row.pk,
+                "order": label,
+                "from": str(row.shares),
+                "to": str(shares),
+                "dropped": False,
+            }
+        )
     if problems:
         raise EditRefused("The edit was refused.", problems)
     core_trades: list[Trade] = []
@@ -538,12 +569,13 @@ def proposal_submit(
     *, proposal: Proposal, actor: User, expected_version: int | None = None
 ) -> Proposal:
     """draft -> pending_review: the adviser asks for review."""
-    p = _lock(proposal, expected_version)
+    p = _lock(proposal)
     _require_adviser(actor, p, "submit this proposal")
     if p.status != ProposalStatus.DRAFT:
         raise InvalidTransition(
             f"Proposal {p.pk} is {p.get_status_display().lower()}; only a draft is submitted."
         )
+    _check_version(p, expected_version)
     p.status = ProposalStatus.PENDING_REVIEW
     p.submitted_at = timezone.now()
     _save(p, actor)
@@ -563,8 +595,9 @@ def proposal_approve(
     snapshot (``StaleData`` lists what changed). Under the firm's four-eyes policy the
     household's adviser approves first and the proposal waits, pending review, for a
     compliance officer who is neither the preparer nor the first approver."""
-    p = _lock(proposal, expected_version)
+    p = _lock(proposal)
     _require_open(p, "approved")
+    _check_version(p, expected_version)
     first = p.approvals.select_related("approver").filter(step=ApprovalStep.FIRST).first()
     if first is None:
         if actor.role == Role.COMPLIANCE and actor.firm_id == p.household.firm_id:
@@ -642,8 +675,9 @@ def proposal_reject(
 ) -> Proposal:
     """Reject with a reason: the household's adviser, or the compliance officer asked for a
     second approval."""
-    p = _lock(proposal, expected_version)
+    p = _lock(proposal)
     _require_open(p, "rejected")
+    _check_version(p, expected_version)
     awaiting_compliance = p.requires_four_eyes and p.approvals.exists()
     is_compliance = actor.role == Role.COMPLIANCE and actor.firm_id == p.household.firm_id
     if not (awaiting_compliance and is_compliance):
@@ -663,9 +697,10 @@ def proposal_reject(
 def proposal_withdraw(
     *, proposal: Proposal, actor: User, comment: str = "", expected_version: int | None = None
 ) -> Proposal:
-    p = _lock(proposal, expected_version)
+    p = _lock(proposal)
     _require_adviser(actor, p, "withdraw this proposal")
     _require_open(p, "withdrawn")
+    _check_version(p, expected_version)
     p.status = ProposalStatus.WITHDRAWN
     p.decision_comment = comment.strip()
     _save(p, actor)
@@ -678,9 +713,10 @@ def proposal_supersede(
     *, proposal: Proposal, actor: User, by: Proposal, expected_version: int | None = None
 ) -> Proposal:
     """Mark an open proposal as replaced by a newer one of the same household."""
-    p = _lock(proposal, expected_version)
+    p = _lock(proposal)
     _require_adviser(actor, p, "supersede this proposal")
     _require_open(p, "superseded")
+    _check_version(p, expected_version)
     if by.household_id != p.household_id or by.pk == p.pk:
         raise InvalidTransition("A proposal is superseded by another proposal of its household.")
     _supersede(p, by=by, actor=actor, why="superseded by the adviser")
@@ -692,7 +728,7 @@ def proposal_mark_exported(
     *, proposal: Proposal, actor: User, files: Sequence[str] = ()
 ) -> Proposal:
     """approved -> exported (the exports record the files themselves)."""
-    p = _lock(proposal, None)
+    p = _lock(proposal)
     _require_adviser(actor, p, "export this proposal")
     if p.status != ProposalStatus.APPROVED:
         raise InvalidTransition(
@@ -710,7 +746,7 @@ def proposal_rerun(*, proposal: Proposal, actor: User) -> OptimizationRun:
     """Request a new run of the proposal's scenario on today's data (offered when the data is
     stale). Idempotent per proposal version: a double click starts one run."""
     with transaction.atomic():
-        p = _lock(proposal, None)
+        p = _lock(proposal)
         _require_adviser(actor, p, "re-run this proposal's scenario")
         run = p.run
         new = run_request(

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from portal import views, views_imports, views_proposals
+from portal import views, views_agent, views_audit, views_imports, views_proposals
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -21,7 +21,9 @@ urlpatterns = [
         name="household_reconciliation",
     ),
     path("households/<int:pk>/runs/", views_proposals.run_scenarios, name="run_scenarios"),
-    path("households/<int:pk>/scenarios/", views_proposals.scenario_compare, name="scenario_compare"),
+    path(
+        "households/<int:pk>/scenarios/", views_proposals.scenario_compare, name="scenario_compare"
+    ),
     path("runs/status/", views_proposals.run_status, name="run_status"),
     path("runs/<int:pk>/stage/", views_proposals.run_stage, name="run_stage"),
     path("proposals/", views_proposals.proposal_list, name="proposal_list"),
@@ -31,8 +33,41 @@ urlpatterns = [
     path("proposals/<int:pk>/submit/", views_proposals.proposal_submit, name="proposal_submit"),
     path("proposals/<int:pk>/approve/", views_proposals.proposal_approve, name="proposal_approve"),
     path("proposals/<int:pk>/reject/", views_proposals.proposal_reject, name="proposal_reject"),
-    path("proposals/<int:pk>/withdraw/", views_proposals.proposal_withdraw, name="proposal_withdraw"),
+    path(
+        "proposals/<int:pk>/withdraw/", views_proposals.proposal_withdraw, name="proposal_withdraw"
+    ),
     path("proposals/<int:pk>/rerun/", views_proposals.proposal_rerun, name="proposal_rerun"),
     path("api/", include("portal.api.urls")),
+    path("compliance/", views_audit.compliance_home, name="compliance_home"),
+    path("compliance/verify/", views_audit.compliance_verify, name="compliance_verify"),
+    path("compliance/events/", views_audit.compliance_events, name="compliance_events"),
+    path("compliance/changes/", views_audit.compliance_changes, name="compliance_changes"),
+    path("compliance/runs/", views_audit.compliance_runs, name="compliance_runs"),
+    path("compliance/export/", views_audit.compliance_export, name="compliance_export"),
+    path("audit/runs/<int:pk>/", views_audit.run_reconstruction_page, name="run_reconstruction"),
+    path(
+        "audit/runs/<int:pk>/snapshot.json", views_audit.run_snapshot_download, name="run_snapshot"
+    ),
+    path("audit/runs/<int:pk>/result.json", views_audit.run_result_download, name="run_result"),
+    path("audit/runs/<int:pk>/replay/", views_audit.run_replay_view, name="run_replay"),
+    path(
+        "audit/households/<int:pk>/as-of/",
+        views_audit.household_as_of_page,
+        name="household_as_of",
+    ),
+    path(
+        "audit/history/<str:label>/<int:pk>/",
+        views_audit.record_history_page,
+        name="record_history",
+    ),
+    path("households/<int:pk>/agent/", views_agent.agent_request, name="agent_request"),
+    path("households/<int:pk>/agent/<int:iid>/", views_agent.agent_parse, name="agent_parse"),
+    path(
+        "households/<int:pk>/agent/<int:iid>/confirm/",
+        views_agent.agent_confirm,
+        name="agent_confirm",
+    ),
+    path("agent/runs/<int:pk>/", views_agent.agent_run, name="agent_run"),
+    path("agent/runs/<int:pk>/ask/", views_agent.agent_ask, name="agent_ask"),
     path("admin/", admin.site.urls),
 ]

@@ -18,10 +18,10 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.access import (
     can_change_household,
-    is_firm_staff,
     household_for_change_or_404,
     household_for_user_or_404,
     households_visible,
+    is_firm_staff,
 )
 from accounts.models import AssetClass, Role, TaxLot
 from accounts.selectors import household_valuation, ips_in_force, latest_prices
@@ -132,9 +132,9 @@ def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "is_staff": is_firm_staff(request.user),
         "runs": list(runs_visible(request.user).filter(household=household)[:12]),
         "proposals": list(
-            proposals_visible(request.user).filter(household=household).select_related(
-                "prepared_by"
-            )[:20]
+            proposals_visible(request.user)
+            .filter(household=household)
+            .select_related("prepared_by")[:20]
         ),
         "run_form": RunScenariosForm(initial={"scenarios": ["moderate"], "token": uuid.uuid4()})
         if can_change

@@ -25,7 +25,12 @@ from optimizer.models import FINISHED
 from optimizer.services import run_request
 from portal import charts
 from portal import services as wf
-from portal.access import proposal_for_user_or_404, proposals_visible, run_for_user_or_404, runs_visible
+from portal.access import (
+    proposal_for_user_or_404,
+    proposals_visible,
+    run_for_user_or_404,
+    runs_visible,
+)
 from portal.forms import (
     ApproveForm,
     BulkApproveForm,
@@ -151,9 +156,7 @@ def run_stage(request: HttpRequest, pk: int) -> HttpResponseBase:
         proposal = wf.proposal_stage(run=run, actor=_user(request))
     except wf.WorkflowError as exc:
         messages.error(request, exc.message)
-        return redirect(
-            f"{reverse('scenario_compare', args=[run.household_id])}?runs={run.pk}"
-        )
+        return redirect(f"{reverse('scenario_compare', args=[run.household_id])}?runs={run.pk}")
     messages.success(request, f"Proposal {proposal.pk} staged from the {run.scenario} run.")
     return redirect("proposal_detail", pk=proposal.pk)
 
@@ -277,7 +280,12 @@ def _proposal_context(request: HttpRequest, proposal: Proposal, **forms: Any) ->
         if after
         else None,
         "flags": [
-            {"kind": f.get("kind"), "label": FLAG_LABELS.get(f.get("kind", ""), f.get("kind")), "text": flag_text(f), "review": f in proposal.review_flags()}
+            {
+                "kind": f.get("kind"),
+                "label": FLAG_LABELS.get(f.get("kind", ""), f.get("kind")),
+                "text": flag_text(f),
+                "review": f in proposal.review_flags(),
+            }
             for f in proposal.flags
         ],
         "first_approval": first,
@@ -285,7 +293,8 @@ def _proposal_context(request: HttpRequest, proposal: Proposal, **forms: Any) ->
         "can_edit": open_ and is_adviser and not approvals,
         "can_submit": proposal.status == ProposalStatus.DRAFT and is_adviser,
         "can_approve": can_approve,
-        "can_reject": open_ and (is_adviser or (is_compliance and first is not None and proposal.requires_four_eyes)),
+        "can_reject": open_
+        and (is_adviser or (is_compliance and first is not None and proposal.requires_four_eyes)),
         "can_withdraw": open_ and is_adviser,
         "can_rerun": open_ and is_adviser and bool(stale),
         "approve_form": forms.get("approve_form") or ApproveForm(initial=version),
@@ -303,7 +312,10 @@ def _render_proposal(
     request: HttpRequest, proposal: Proposal, status: int = 200, **forms: Any
 ) -> HttpResponse:
     return render(
-        request, "portal/proposal_detail.html", _proposal_context(request, proposal, **forms), status=status
+        request,
+        "portal/proposal_detail.html",
+        _proposal_context(request, proposal, **forms),
+        status=status,
     )
 
 
@@ -313,7 +325,9 @@ def proposal_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_proposal(request, proposal_for_user_or_404(request.user, pk))
 
 
-def _refused(request: HttpRequest, proposal: Proposal, exc: wf.WorkflowError, **forms: Any) -> HttpResponse:
+def _refused(
+    request: HttpRequest, proposal: Proposal, exc: wf.WorkflowError, **forms: Any
+) -> HttpResponse:
     proposal.refresh_from_db()
     return _render_proposal(request, proposal, status=exc.status, error=exc, **forms)
 
@@ -327,7 +341,8 @@ def proposal_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _render_proposal(request, proposal, status=400, edit_form=form)
     changes = [
-        wf.TradeChange(trade_id=t.pk, shares=shares, drop=drop) for t, shares, drop in form.changes()
+        wf.TradeChange(trade_id=t.pk, shares=shares, drop=drop)
+        for t, shares, drop in form.changes()
     ]
     try:
         wf.proposal_edit(
@@ -380,7 +395,8 @@ def proposal_approve(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Proposal {done.pk} approved.")
     else:
         messages.success(
-            request, f"Your approval is recorded; proposal {done.pk} now needs a compliance approval."
+            request,
+            f"Your approval is recorded; proposal {done.pk} now needs a compliance approval.",
         )
     return redirect("proposal_detail", pk=proposal.pk)
 
@@ -451,7 +467,10 @@ def bulk_approve(request: HttpRequest) -> HttpResponse:
     if user.role != Role.ADVISER:
         raise PermissionDenied("Only advisers approve proposals in bulk.")
     vanilla = [
-        qp.proposal for row in review_queue(user) for qp in row.proposals if qp.vanilla and qp.can_approve
+        qp.proposal
+        for row in review_queue(user)
+        for qp in row.proposals
+        if qp.vanilla and qp.can_approve
     ]
     choices = [(f"{p.pk}:{p.version}", str(p)) for p in vanilla]
     form = BulkApproveForm(request.POST, choices=choices)

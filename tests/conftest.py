@@ -22,3 +22,12 @@ def book(db: None, today: dt.date) -> Book:
     from tests.factories import make_book
 
     return make_book(today)
+
+
+@pytest.fixture
+def priced_book(book: Book, today: dt.date) -> Book:
+    """The base book with half a year of daily prices (enough for the risk model)."""
+    from tests.factories import add_price_history
+
+    add_price_history([book.vti, book.bnd], today - dt.timedelta(days=1))
+    return book

@@ -6,8 +6,18 @@ explainer can quote it and check every number it writes against the structured f
 
 ``shadow_price`` is the dual value in objective units per unit of the constraint, both measured
 in weights of the household value V, i.e. dollars of objective (tax, cost and risk expressed in
-dollars) per dollar of the limit. ``effect_if_relaxed`` re-solves the continuous problem with the
-constraint lifted and reports tracking error and realized gains (continuous estimates).
+dollars) per dollar of the limit.
+
+What a constraint costs is given two ways:
+
+- ``estimated_effect`` (every entry, no extra solve): shadow price x a stated relaxation (e.g.
+  $1,000 more gain budget, one percentage point of an asset-class bound, the blocked lots' value).
+  The optimal value of the continuous problem is convex in the limit, so this first-order
+  estimate is an upper bound on what the relaxation would save; it is exact while the set of
+  binding constraints does not change. The text says "estimated from the dual".
+- ``effect_if_relaxed`` (the three most expensive, only when asked: ``RunOptions(explain=
+  "resolve")``) re-solves the continuous problem with the constraint lifted and reports tracking
+  error, realized gains and objective with and without it ("measured by re-solving").
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from optimizer.core.snapshot import days_to_long_term, is_long_term
 
 SolveFn = Callable[[np.ndarray, np.ndarray, frozenset[str]], ContinuousSolution]
 DUAL_TOL = 1e-4  # $0.10 of objective per $1,000 of the limit
+STEP_DOLLARS = 1000.0  # relaxation quoted by the dual estimates of dollar limits
 LARGE_TRADE_LIST = 25
 
 REASON_WORDS = {
@@ -51,9 +62,9 @@ def available_gains(pd: ProblemData) -> Decimal:
     """Unrealized gains (positive only) in taxable lots before trading, dollars."""
     s = pd.snapshot
     total = Decimal(0)
-    for lt in s.lots:
-        if s.account(lt.account).taxable:
-            g = lt.quantity * s.security(lt.symbol).price - lt.cost_basis
+    for lt, taxable, i in zip(s.lots, pd.lot_taxable.tolist(), pd.lot_sec.tolist(), strict=True):
+        if taxable:
+            g = lt.quantity * s.securities[i].price - lt.cost_basis
             if g > 0:
                 total += g
     return total
@@ -64,6 +75,21 @@ def continuous_te(pd: ProblemData, x: np.ndarray, b: np.ndarray) -> float:
     w = pd.A @ (pd.h0 + b - pd.S @ x)
     d = pd.D @ w - pd.t_dev
     return float(np.sqrt(max(float(d @ pd.sigma @ d), 0.0)))
+
+
+def _estimate(y: float, relax_by: float, what: str) -> dict[str, Any]:
+    """First-order effect of relaxing a limit by ``relax_by`` dollars at shadow price ``y``."""
+    step = cents(Decimal(str(relax_by)))
+    gain = cents(Decimal(str(max(y, 0.0) * relax_by)))
+    return {
+        "method": "dual",
+        "relax_by": str(step),
+        "objective_decrease_at_most": str(gain),
+        "text": (
+            f"Estimated from the dual (first order, an upper bound): {what} would lower the "
+            f"objective (tax, costs and risk in dollars) by at most {_money(gain)}."
+        ),
+    }
 
 
 def _effect(pd: ProblemData, sol: ContinuousSolution) -> dict[str, Any]:
@@ -84,8 +110,14 @@ def binding_constraints(
     trades: list[Trade],
     solve: SolveFn | None,
     max_explained: int = 3,
+    *,
+    estimate: bool = True,
 ) -> list[dict[str, Any]]:
-    """Binding constraints of the final solve, most expensive first, with what they cost."""
+    """Binding constraints of the final solve, most expensive first, with what they cost.
+
+    ``estimate`` adds the dual estimate to every entry; ``solve`` (when given) re-solves with
+    each of the ``max_explained`` most expensive lifted (``effect_if_relaxed``).
+    """
     s = pd.snapshot
     du = final.duals
     out: list[dict[str, Any]] = []
@@ -136,6 +168,7 @@ def binding_constraints(
                     f"The {_money(cap)} {label} binds: {_money(used)} realized (with year to date); "
                     f"{_pct(share)} of the {_money(avail)} gains available were used."
                 ),
+                "_estimate": (y, STEP_DOLLARS, f"each additional {_money(STEP_DOLLARS)} of {label}"),
             }
         )
     cash_d = dual("cash")
@@ -150,6 +183,11 @@ def binding_constraints(
                     "limit": str(cents(need)),
                     "shadow_price": float(cash_d[a]),
                     "text": f"The {what} of {_money(need)} in account {acc.id} binds: purchases there are limited by its cash and sales.",
+                    "_estimate": (
+                        float(cash_d[a]),
+                        STEP_DOLLARS,
+                        f"{_money(STEP_DOLLARS)} less {what} in account {acc.id}",
+                    ),
                 }
             )
     rows = [int(c) for c in np.nonzero((pd.class_lo > -BIG) | (pd.class_hi < BIG))[0]]
@@ -165,6 +203,12 @@ def binding_constraints(
                         "limit": float(lim),
                         "shadow_price": float(dv[r]),
                         "text": f"The {side}imum weight {_pct(lim)} of asset class {pd.classes[c]} binds.",
+                        "_estimate": (
+                            float(dv[r]),
+                            0.01 * pd.V,
+                            f"moving the {side}imum weight of {pd.classes[c]} by one "
+                            f"percentage point ({_money(0.01 * pd.V)})",
+                        ),
                     }
                 )
     dv = dual("max_weight")
@@ -177,26 +221,34 @@ def binding_constraints(
                     "limit": float(pd.mw_sec[i]),
                     "shadow_price": float(dv[i]),
                     "text": f"The maximum weight {_pct(pd.mw_sec[i])} of {syms[i]} binds.",
+                    "_estimate": (
+                        float(dv[i]),
+                        0.01 * pd.V,
+                        f"raising the maximum weight of {syms[i]} by one percentage point "
+                        f"({_money(0.01 * pd.V)})",
+                    ),
                 }
             )
     # blocks: aggregate the duals of zero upper bounds by reason and symbol
+    # (max dual, blocked value $, sum of dual x blocked value $)
     agg: dict[tuple[str, str, str], list[float]] = {}
     xd = dual("x_ub")
     for j, reasons in pd.sell_block.items():
         if xd.size and xd[j] > DUAL_TOL and "mode" not in reasons:
             for reason in reasons:
-                agg.setdefault((reason, syms[pd.lot_sec[j]], "sell"), [0.0, 0.0])
+                agg.setdefault((reason, syms[pd.lot_sec[j]], "sell"), [0.0, 0.0, 0.0])
                 e = agg[(reason, syms[pd.lot_sec[j]], "sell")]
                 e[0] = max(e[0], float(xd[j]))
                 e[1] += float(pd.lot_u[j] * pd.V)
+                e[2] += float(xd[j]) * float(pd.lot_u[j] * pd.V)
     bd = dual("b_ub")
     for k, reasons in pd.buy_block.items():
         if bd.size and bd[k] > DUAL_TOL and "mode" not in reasons:
             for reason in reasons:
-                agg.setdefault((reason, syms[pd.pair_sec[k]], "buy"), [0.0, 0.0])
+                agg.setdefault((reason, syms[pd.pair_sec[k]], "buy"), [0.0, 0.0, 0.0])
                 e = agg[(reason, syms[pd.pair_sec[k]], "buy")]
                 e[0] = max(e[0], float(bd[k]))
-    for (reason, sym, side), (price, value) in sorted(agg.items()):
+    for (reason, sym, side), (price, value, dual_value) in sorted(agg.items()):
         words = REASON_WORDS.get(reason, reason)
         entry: dict[str, Any] = {
             "constraint": f"{reason}:{sym}",
@@ -210,7 +262,23 @@ def binding_constraints(
         }
         if side == "sell":
             entry["blocked_value"] = str(cents(Decimal(str(value))))
+            # the bound of each blocked lot moves from 0 to its whole value
+            entry["_estimate"] = (
+                dual_value / value if value > 0 else 0.0,
+                value,
+                f"allowing the sale of the blocked {sym} lots ({_money(value)})",
+            )
+        else:
+            entry["_estimate"] = (
+                price,
+                STEP_DOLLARS,
+                f"allowing {_money(STEP_DOLLARS)} of purchases of {sym}",
+            )
         out.append(entry)
+    for entry in out:
+        y, relax_by, what = entry.pop("_estimate")
+        if estimate:
+            entry["estimated_effect"] = _estimate(y, relax_by, what)
     out.sort(key=lambda e: (-float(e["shadow_price"]), e["constraint"]))
     if solve is not None and relaxed.status != "infeasible":
         base = _effect(pd, relaxed)
@@ -222,7 +290,12 @@ def binding_constraints(
             else:
                 xu, bu = base_bounds(pd, lift=[f"{fam}:{fact['constraint'].split(':', 1)[1]}"])
                 sol = solve(xu, bu, frozenset())
-            fact["effect_if_relaxed"] = {"with": base, "without": _effect(pd, sol)}
+            fact["effect_if_relaxed"] = {
+                "method": "resolve",
+                "with": base,
+                "without": _effect(pd, sol),
+                "text": "Measured by re-solving the continuous problem without this constraint.",
+            }
     return out
 
 
@@ -232,10 +305,10 @@ def nature_facts(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     st_gain_lots = lt_gain_lots = 0
     lt_gain_value = Decimal(0)
-    for lt in s.lots:
-        if not s.account(lt.account).taxable:
+    for lt, taxable, i in zip(s.lots, pd.lot_taxable.tolist(), pd.lot_sec.tolist(), strict=True):
+        if not taxable:
             continue
-        g = lt.quantity * s.security(lt.symbol).price - lt.cost_basis
+        g = lt.quantity * s.securities[i].price - lt.cost_basis
         if g > 0:
             if is_long_term(lt, s.as_of):
                 lt_gain_lots += 1
@@ -286,7 +359,7 @@ def flags(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
         days = days_to_long_term(lt, s.as_of)
         if days > n_days:
             continue
-        gain = lt.quantity * s.security(lt.symbol).price - lt.cost_basis
+        gain = lt.quantity * s.securities[pd.lot_sec[j]].price - lt.cost_basis
         out.append(
             {
                 "kind": "near_long_term",
@@ -306,7 +379,7 @@ def flags(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
         info = pd.wash[pd.sec_group[pd.lot_sec[j]]]
         conflicts = [(a, d) for a, d, lot_id in info.recent_buys if lot_id != lt.lot_id]
         acc, date = conflicts[-1]
-        loss = lt.quantity * s.security(lt.symbol).price - lt.cost_basis
+        loss = lt.quantity * s.securities[pd.lot_sec[j]].price - lt.cost_basis
         out.append(
             {
                 "kind": "harvest_blocked_wash_sale",
@@ -333,10 +406,11 @@ def flags(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
     held: dict[tuple[str, str], Decimal] = {}
     for lt in s.lots:
         held[(lt.account, lt.symbol)] = held.get((lt.account, lt.symbol), Decimal(0)) + lt.quantity
+    price = {x.symbol: x.price for x in s.securities}
     for r in s.restrictions:
         value = sum(
             (
-                q * s.security(sym).price
+                q * price[sym]
                 for (acc, sym), q in held.items()
                 if sym == r.symbol and r.account in (None, acc)
             ),
@@ -354,9 +428,10 @@ def flags(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
                 "value": str(cents(value)),
             }
         )
+    group = {x.symbol: x.identical_group for x in s.securities}
     loss_groups = sorted(
         {
-            s.security(t.symbol).identical_group
+            group[t.symbol]
             for t in trades
             for ls in t.lots
             if ls.taxable and ls.realized_gain < 0

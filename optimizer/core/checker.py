@@ -62,6 +62,7 @@ def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[
     sec = {x.symbol: x for x in s.securities}
     accounts = {a.id: a for a in s.accounts}
     lots = {lt.lot_id: lt for lt in s.lots}
+    wash = _WashIndex(s)
 
     # ---------------------------------------------------------------- values before trading
     held: dict[tuple[str, str], Decimal] = {}
@@ -163,7 +164,7 @@ def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[
                     realized_st += gain
                 if gain < 0:
                     loss_groups.add(group)
-                    conflict = _recent_buy(s, group, lot)
+                    conflict = wash.recent_buy(group, lot)
                     if conflict:
                         errors.append(
                             f"{where}: loss sale of lot {lot.lot_id} is a wash sale (buy {conflict})"
@@ -189,7 +190,7 @@ def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[
                 errors.append(f"{where}: fractional shares in an account that does not allow them")
             if acct.allows_fractional and t.shares % FRACTION_QUANTUM != 0:
                 errors.append(f"{where}: shares finer than {FRACTION_QUANTUM}")
-            recent_loss = _recent_loss_sale(s, group)
+            recent_loss = wash.recent_loss_sale(group)
             if recent_loss:
                 errors.append(
                     f"{where}: buy within the wash-sale window of a loss sale ({recent_loss})"
@@ -276,33 +277,44 @@ def _window_start(s: Snapshot) -> dt.date:
     return s.as_of - dt.timedelta(days=s.wash_sale.window_days)
 
 
-def _group_of(s: Snapshot, symbol: str, explicit: str | None) -> str:
-    if explicit:
-        return explicit
-    for x in s.securities:
-        if x.symbol == symbol:
-            return x.identical_group
-    return symbol
+class _WashIndex:
+    """The wash-sale window of a snapshot by identical group, built once per check: the first
+    recent buy event, the lots acquired inside the window (in lot order) and the first recent
+    loss sale of each group."""
 
+    def __init__(self, s: Snapshot) -> None:
+        start = _window_start(s)
+        group = {x.symbol: x.identical_group for x in s.securities}
 
-def _recent_buy(s: Snapshot, group: str, lot: Lot) -> str:
-    start = _window_start(s)
-    for e in s.wash_sale.recent_buys:
-        if e.date >= start and _group_of(s, e.symbol, e.identical_group) == group:
-            return f"{e.account} {e.date.isoformat()}"
-    for other in s.lots:
-        if (
-            other.lot_id != lot.lot_id
-            and other.acquired >= start
-            and _group_of(s, other.symbol, None) == group
-        ):
-            return f"{other.account} {other.acquired.isoformat()}"
-    return ""
+        def group_of(symbol: str, explicit: str | None) -> str:
+            return explicit or group.get(symbol, symbol)
 
+        self.buy_event: dict[str, str] = {}
+        for e in s.wash_sale.recent_buys:
+            g = group_of(e.symbol, e.identical_group)
+            if e.date >= start and g not in self.buy_event:
+                self.buy_event[g] = f"{e.account} {e.date.isoformat()}"
+        self.window_lots: dict[str, list[tuple[str, str]]] = {}
+        for other in s.lots:
+            if other.acquired >= start:
+                self.window_lots.setdefault(group_of(other.symbol, None), []).append(
+                    (other.lot_id, f"{other.account} {other.acquired.isoformat()}")
+                )
+        self.loss_sale: dict[str, str] = {}
+        for e in s.wash_sale.recent_loss_sales:
+            g = group_of(e.symbol, e.identical_group)
+            if e.date >= start and g not in self.loss_sale:
+                self.loss_sale[g] = f"{e.account} {e.date.isoformat()}"
 
-def _recent_loss_sale(s: Snapshot, group: str) -> str:
-    start = _window_start(s)
-    for e in s.wash_sale.recent_loss_sales:
-        if e.date >= start and _group_of(s, e.symbol, e.identical_group) == group:
-            return f"{e.account} {e.date.isoformat()}"
-    return ""
+    def recent_buy(self, group: str, lot: Lot) -> str:
+        """The first buy of ``group`` inside the window other than ``lot`` itself ('' if none)."""
+        if group in self.buy_event:
+            return self.buy_event[group]
+        for lot_id, text in self.window_lots.get(group, ()):
+            if lot_id != lot.lot_id:
+                return text
+        return ""
+
+    def recent_loss_sale(self, group: str) -> str:
+        """The first loss sale of ``group`` inside the window ('' if none)."""
+        return self.loss_sale.get(group, "")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -64,14 +64,36 @@ def _pkg_version(name: str) -> str:
         return "unknown"
 
 
+EXPLAIN_MODES = ("duals", "resolve", "none")
+
+# direction fixing: the relaxed solution is kept (no direction-fixed re-solve) when the flows the
+# directions forbid add up to at most this (weights of V, i.e. $0.10 per $1M): solver noise
+SKIP_FIXED_TOL = 1e-7
+
+
 @dataclass
 class RunOptions:
-    """Switches of one run (not part of the snapshot: they do not change the trades)."""
+    """Switches of one run (not part of the snapshot: they do not change the trades).
 
-    explain: bool = True  # re-solve to measure what binding constraints cost
+    ``explain`` says how the binding constraints' costs are given: ``"duals"`` (default) estimates
+    them from the shadow prices of the final solve, without any extra solve; ``"resolve"`` also
+    measures the three most expensive by re-solving the continuous problem with each lifted
+    (three more solves); ``"none"`` lists the binding constraints without either. ``True`` and
+    ``False`` are accepted for ``"resolve"`` and ``"none"``.
+    """
+
+    explain: str | bool = "duals"
     forecast: bool = True  # run the multi-year forecast when the snapshot asks for it
     use_ticket_proxy: bool = True  # convex proxy of the ticket fee in the continuous solves
     use_fee_test: bool = True  # drop orders whose benefit is below their cost
+
+    def __post_init__(self) -> None:
+        if self.explain is True:
+            self.explain = "resolve"
+        elif self.explain is False:
+            self.explain = "none"
+        if self.explain not in EXPLAIN_MODES:
+            raise OptimizerError(f"unknown explain mode {self.explain!r}; use {EXPLAIN_MODES}")
 
 
 class _Run:
@@ -90,13 +112,19 @@ class _Run:
         self.solves = 0
         self.iterations = 0
         self.solve_time = 0.0
+        self._values: dict[frozenset[str], dict[str, Any]] = {}
 
     def solve(
         self, xu: np.ndarray, bu: np.ndarray, relax: frozenset[str] = frozenset()
     ) -> ContinuousSolution:
-        vals = parameter_values(
-            self.pd, xu, bu, use_ticket_proxy=self.opts.use_ticket_proxy, relax=relax
-        )
+        # every parameter but the bounds is the same for all solves of a run: compute it once
+        vals = self._values.get(relax)
+        if vals is None:
+            vals = parameter_values(
+                self.pd, xu, bu, use_ticket_proxy=self.opts.use_ticket_proxy, relax=relax
+            )
+            self._values[relax] = vals
+        vals = {**vals, "xu": np.asarray(xu, dtype=float), "bu": np.asarray(bu, dtype=float)}
         sol = self.model.solve(vals, self.options)
         self.solves += 1
         self.iterations += sol.iterations
@@ -178,6 +206,15 @@ def _fixed_solve(
     pd = run.pd
     hold = max(1e-6, 0.5 * pd.min_trade_w)
     dirs = decide_directions(pd, sol0.x, sol0.b, hold_below=hold)
+    xu, bu = dirs.bounds(pd, xu0, bu0)
+    clipped = float(sol0.x[xu == 0].sum() + sol0.b[bu == 0].sum())
+    if clipped <= SKIP_FIXED_TOL:
+        # the relaxed optimum already obeys the directions (no group bought and sold, nothing
+        # held back but solver noise): it is optimal for the direction-fixed problem too
+        x, b = sol0.x.copy(), sol0.b.copy()
+        x[xu == 0] = 0.0
+        b[bu == 0] = 0.0
+        return replace(sol0, x=x, b=b), xu, bu
     attempts: list[Directions] = [dirs]
     if hold > 1e-6:
         attempts.append(decide_directions(pd, sol0.x, sol0.b, hold_below=1e-6))
@@ -206,7 +243,7 @@ def _postprocess(
     min_value = float(pd.snapshot.costs.min_trade_value)
     best: tuple[float, Discrete, ContinuousSolution] | None = None
     xu, bu = xu.copy(), bu.copy()
-    for _ in range(MAX_ROUNDS):
+    for round_no in range(MAX_ROUNDS):
         dz = round_solution(ev, sol.x, sol.b)
         removed: list[Order] = []
         if repair(ev, dz, xu, bu):
@@ -234,6 +271,8 @@ def _postprocess(
             if not orders:
                 break
             removed = orders[:1]
+        if round_no == MAX_ROUNDS - 1 and best is not None:
+            break  # a re-solve now would never be rounded: the best trade list stands
         for o in removed:
             if o.side == "sell":
                 xu[list(o.lots)] = 0.0
@@ -301,8 +340,10 @@ def solve(
         raise CheckFailed(violations)
 
     metrics = {"before": portfolio_metrics(pd, []), "after": portfolio_metrics(pd, trades)}
-    explain_fn = run.solve if opts.explain and run.solves else None
-    binding = binding_constraints(pd, final, sol0, trades, explain_fn)
+    explain_fn = run.solve if opts.explain == "resolve" and run.solves else None
+    binding = binding_constraints(
+        pd, final, sol0, trades, explain_fn, estimate=opts.explain != "none"
+    )
     facts = nature_facts(pd, trades)
     review_flags = flags(pd, trades)
     forecast_rows: list[dict[str, Any]] = []

@@ -74,13 +74,15 @@ def unrealized(s: Snapshot, sold: dict[str, Decimal]) -> dict[str, Decimal]:
         k: ZERO
         for k in ("short_term_gains", "short_term_losses", "long_term_gains", "long_term_losses")
     }
+    taxable = {a.id for a in s.accounts if a.taxable}
+    price = {x.symbol: x.price for x in s.securities}
     for lt in s.lots:
-        if not s.account(lt.account).taxable:
+        if lt.account not in taxable:
             continue
         q = lt.quantity - sold.get(lt.lot_id, ZERO)
         if q <= 0:
             continue
-        gain = q * s.security(lt.symbol).price - lt.cost_basis * q / lt.quantity
+        gain = q * price[lt.symbol] - lt.cost_basis * q / lt.quantity
         term = "long_term" if is_long_term(lt, s.as_of) else "short_term"
         if gain >= 0:
             out[f"{term}_gains"] += gain
@@ -100,17 +102,18 @@ def portfolio_metrics(pd: ProblemData, trades: list[Trade]) -> dict[str, Any]:
     s = pd.snapshot
     held = holdings_after(s, trades)
     cash = cash_after(s, trades)
-    V = sum((a.cash for a in s.accounts), ZERO) + sum(
-        (lt.quantity * s.security(lt.symbol).price for lt in s.lots), ZERO
-    )
     price = {x.symbol: x.price for x in s.securities}
+    asset_class = {x.symbol: x.asset_class for x in s.securities}
+    V = sum((a.cash for a in s.accounts), ZERO) + sum(
+        (lt.quantity * price[lt.symbol] for lt in s.lots), ZERO
+    )
     sym_index = {x.symbol: i for i, x in enumerate(s.securities)}
     w_sec = np.zeros(pd.n)
     by_class: dict[str, Decimal] = {c: ZERO for c in pd.classes}
     for (_acc, sym), q in held.items():
         mv = q * price[sym]
         w_sec[sym_index[sym]] += float(mv / V)
-        by_class[s.security(sym).asset_class] += mv
+        by_class[asset_class[sym]] += mv
     cash_total = sum(cash.values(), ZERO)
     targets = {t.asset_class: t.target for t in s.targets.asset_classes}
     classes: dict[str, Any] = {}

@@ -135,6 +135,19 @@ class ProblemData:
         return g_tax, np.where(self.lot_lt, 0.0, g_tax), np.where(self.lot_lt, g_tax, 0.0)
 
 
+def incidence(rows: np.ndarray, n_rows: int) -> sp.csr_matrix:
+    """The 0/1 matrix with one 1 per column, at ``rows[j]`` (CSR, columns ascending in a row).
+
+    The same matrix as ``csr_matrix((ones, (rows, arange)))``, built without the COO round trip.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    n_cols = len(rows)
+    indptr = np.zeros(n_rows + 1, dtype=np.int32)
+    np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
+    indices = np.argsort(rows, kind="stable").astype(np.int32)
+    return sp.csr_matrix((np.ones(n_cols), indices, indptr), shape=(n_rows, n_cols))
+
+
 def _sqrt_factor(sigma: np.ndarray) -> np.ndarray:
     """``Gt`` with ``Gt^T Gt = sigma`` from the eigen-decomposition (works for singular PSD)."""
     vals, vecs = np.linalg.eigh((sigma + sigma.T) / 2.0)
@@ -161,7 +174,8 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
     lot_sec = np.array([sec_index[lt.symbol] for lt in lots], dtype=int)
     lot_acc = np.array([acc_index[lt.account] for lt in lots], dtype=int)
     lot_q = np.array([float(lt.quantity) for lt in lots])
-    lot_mv_dec = [lt.quantity * s.security(lt.symbol).price for lt in lots]
+    price_of = {x.symbol: x.price for x in secs}
+    lot_mv_dec = [lt.quantity * price_of[lt.symbol] for lt in lots]
     acc_value_dec = [a.cash for a in accounts]
     for lt, mv in zip(lots, lot_mv_dec, strict=True):
         acc_value_dec[acc_index[lt.account]] += mv
@@ -176,17 +190,18 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
             for lt, mv in zip(lots, lot_mv_dec, strict=True)
         ]
     )
-    lot_taxable = np.array([s.account(lt.account).taxable for lt in lots], dtype=bool)
+    acc_taxable = np.array([a.taxable for a in accounts], dtype=bool)
+    lot_taxable = acc_taxable[lot_acc] if L else np.zeros(0, dtype=bool)
     lot_lt = np.array([is_long_term(lt, s.as_of) for lt in lots], dtype=bool)
 
     P = n_acc * n
     pair_acc = np.repeat(np.arange(n_acc), n)
     pair_sec = np.tile(np.arange(n), n_acc)
     lot_pair = lot_acc * n + lot_sec
-    S = sp.csr_matrix((np.ones(L), (lot_pair, np.arange(L))), shape=(P, L))
-    A = sp.csr_matrix((np.ones(P), (pair_sec, np.arange(P))), shape=(n, P))
-    Ea = sp.csr_matrix((np.ones(L), (lot_acc, np.arange(L))), shape=(n_acc, L))
-    Eb = sp.csr_matrix((np.ones(P), (pair_acc, np.arange(P))), shape=(n_acc, P))
+    S = incidence(lot_pair, P)
+    A = incidence(pair_sec, n)
+    Ea = incidence(lot_acc, n_acc)
+    Eb = incidence(pair_acc, n_acc)
     h0 = S @ lot_u
     acc_value = np.array([float(v) for v in acc_value_dec])
     cash0 = np.array([float(a.cash) for a in accounts]) / V
@@ -241,9 +256,7 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
     classes = sorted({x.asset_class for x in secs})
     class_index = {c: i for i, c in enumerate(classes)}
     C = len(classes)
-    Mc = sp.csr_matrix(
-        (np.ones(n), ([class_index[x.asset_class] for x in secs], np.arange(n))), shape=(C, n)
-    )
+    Mc = incidence(np.array([class_index[x.asset_class] for x in secs], dtype=int), C)
     class_lo = np.full(C, -BIG)
     class_hi = np.full(C, BIG)
     class_target = np.full(C, np.nan)
@@ -281,7 +294,7 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
     if rm.level == "security":
         order = [label_index[x.symbol] for x in secs]
         sigma = sigma_full[np.ix_(order, order)]
-        D = sp.identity(n, format="csr")
+        D = incidence(np.arange(n), n)
         dev_labels = [x.symbol for x in secs]
         t_dev = t_sec.copy()
         if rm.factor_loadings is not None:
@@ -297,9 +310,7 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
     else:
         used = [lab for lab in rm.labels]
         m = len(used)
-        D = sp.csr_matrix(
-            (np.ones(n), ([label_index[x.asset_class] for x in secs], np.arange(n))), shape=(m, n)
-        )
+        D = incidence(np.array([label_index[x.asset_class] for x in secs], dtype=int), m)
         sigma = sigma_full
         dev_labels = list(used)
         if s.targets.securities or not s.targets.asset_classes:
@@ -334,9 +345,8 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
         i = sec_index[r.symbol]
         accs = range(n_acc) if r.account is None else [acc_index[r.account]]
         if r.no_sell:
-            for j in range(L):
-                if lot_sec[j] == i and lot_acc[j] in accs:
-                    block_sell(j, "no_sell")
+            for j in np.nonzero((lot_sec == i) & np.isin(lot_acc, list(accs)))[0].tolist():
+                block_sell(j, "no_sell")
         if r.no_buy:
             for ai in accs:
                 block_buy(ai * n + i, "no_buy")
@@ -448,7 +458,7 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
         proxy_rate=proxy_rate,
         drag_sec=drag_sec,
         t_sec=t_sec,
-        D=sp.csr_matrix(D),
+        D=D,
         t_dev=np.asarray(t_dev, dtype=float),
         Gt=np.asarray(Gt, dtype=float),
         sig=np.asarray(sig, dtype=float),

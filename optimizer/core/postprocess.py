@@ -16,6 +16,7 @@ checker in :mod:`optimizer.core.checker`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,8 +69,9 @@ class Evaluator:
         self.gN, self.gS, _ = pd.lot_gain_ratios()
         self.drag_pair = pd.pair_drag()
         self.lot_pair = pd.lot_acc * pd.n + pd.lot_sec
-        self.DA = (pd.D @ pd.A).tocsr()
-        self.dev_of_pair = np.asarray(self.DA.argmax(axis=0)).ravel()
+        DA = (pd.D @ pd.A).tocsr()
+        self.dev_of_pair = np.asarray(DA.argmax(axis=0)).ravel()
+        self.m = DA.shape[0]
         lam = pd.settings.risk_aversion
         self.Gt = pd.Gt * math.sqrt(lam)
         self.sig2 = pd.sig**2 * lam
@@ -77,9 +79,34 @@ class Evaluator:
         self.unit_pair = np.where(pd.fractional[pd.pair_acc], FRACTION_UNIT, 1.0)
         self.unit_lot = np.where(pd.fractional[pd.lot_acc], FRACTION_UNIT, 1.0)
         self.rows = np.nonzero((pd.class_lo > -BIG) | (pd.class_hi < BIG))[0]
-        self.K = (pd.Mc @ pd.A).tocsr()
+        self.class_of_pair = np.array(
+            [pd.classes.index(pd.sec_class[i]) for i in pd.pair_sec], dtype=int
+        )
+        self.C = len(pd.classes)
         self.has_bps = float(bool((pd.k_sec > 0).any()))
-        self.class_of_pair = np.array([pd.classes.index(pd.sec_class[i]) for i in pd.pair_sec])
+        # the sparse incidence matrices (S, A, Ea, Eb, D A, Mc A) map every lot or pair to exactly
+        # one row: their products are bucket sums, done with bincount in the same order
+        self.has_cash_class = pd.cash_lo > -BIG or pd.cash_hi < BIG
+        self.sell_rate = self.lp * (1 - self.k_lot) / pd.V  # cash weight per share sold
+        self.buy_rate = self.pp * (1 + self.k_pair) / pd.V  # cash weight per share bought
+
+    # bucket sums (S @ v, A @ v, D A @ v, K @ v, Ea @ v, Eb @ v)
+
+    def to_pairs(self, x: np.ndarray) -> np.ndarray:
+        """``S @ x``: lot values summed per (account, security) pair."""
+        return np.bincount(self.lot_pair, weights=x, minlength=self.pd.P)
+
+    def to_secs(self, h: np.ndarray) -> np.ndarray:
+        """``A @ h``: pair values summed per security."""
+        return np.bincount(self.pd.pair_sec, weights=h, minlength=self.pd.n)
+
+    def to_devs(self, h: np.ndarray) -> np.ndarray:
+        """``D A @ h``: pair values summed per risk label."""
+        return np.bincount(self.dev_of_pair, weights=h, minlength=self.m)
+
+    def to_classes(self, h: np.ndarray) -> np.ndarray:
+        """``Mc A @ h``: pair values summed per asset class."""
+        return np.bincount(self.class_of_pair, weights=h, minlength=self.C)
 
     # ------------------------------------------------------------ basic quantities
 
@@ -104,23 +131,23 @@ class Evaluator:
 
     def tickets_per_account(self, dz: Discrete) -> np.ndarray:
         pd = self.pd
-        t = np.zeros(pd.n_acc)
-        sell_pairs = np.unique(self.lot_pair[dz.sell > 0])
-        np.add.at(t, pd.pair_acc[sell_pairs], 1.0)
-        np.add.at(t, pd.pair_acc[dz.buy > 0], 1.0)
-        return t
+        sold = np.zeros(pd.P)
+        sold[self.lot_pair[dz.sell > 0]] = 1.0
+        tickets = sold + (dz.buy > 0)
+        return np.bincount(pd.pair_acc, weights=tickets, minlength=pd.n_acc)
 
     def cash_after(self, dz: Discrete) -> np.ndarray:
         """Cash per account after trades, bps costs and ticket fees (weights)."""
         pd = self.pd
         x, b = self.weights(dz)
-        flow = pd.Ea @ (x * (1 - self.k_lot)) - pd.Eb @ (b * (1 + self.k_pair))
-        return pd.cash0 + flow - pd.ticket_fee_w * self.tickets_per_account(dz)
+        inflow = np.bincount(pd.lot_acc, weights=x * (1 - self.k_lot), minlength=pd.n_acc)
+        outflow = np.bincount(pd.pair_acc, weights=b * (1 + self.k_pair), minlength=pd.n_acc)
+        return pd.cash0 + (inflow - outflow) - pd.ticket_fee_w * self.tickets_per_account(dz)
 
     def deviation(self, x: np.ndarray, b: np.ndarray) -> np.ndarray:
         pd = self.pd
-        net = b - pd.S @ x
-        return self.DA @ (pd.h0 + net) - pd.t_dev
+        net = b - self.to_pairs(x)
+        return self.to_devs(pd.h0 + net) - pd.t_dev
 
     def te2(self, d: np.ndarray) -> float:
         """lambda * TE^2 at deviation ``d``."""
@@ -141,6 +168,24 @@ class Evaluator:
         kappa = st.loss_value_beyond_offset
         return st.tax_weight * max(f, kappa * f - (1 - kappa) * pd.tau_s * pd.offset_w)
 
+    def tax_fn(self) -> Callable[[float, float], float]:
+        """:meth:`tax` as a closure over plain floats (the same operations, for hot loops)."""
+        pd = self.pd
+        st = pd.settings
+        ytd, ytd_s = pd.ytd_s_w + pd.ytd_l_w, pd.ytd_s_w
+        tau_l, tau_sl = pd.tau_l, pd.tau_s - pd.tau_l
+        kappa = st.loss_value_beyond_offset
+        floor_c = (1 - kappa) * pd.tau_s * pd.offset_w
+        omega = st.tax_weight
+
+        def tax(R: float, R_S: float) -> float:
+            R += ytd
+            R_S += ytd_s
+            f = tau_l * R + tau_sl * max(R_S, 0.0)
+            return omega * max(f, kappa * f - floor_c)
+
+        return tax
+
     def objective(self, dz: Discrete) -> float:
         """Exact objective J (weights): lambda TE^2 + tax + bps cost + ticket fees + drag."""
         pd = self.pd
@@ -148,7 +193,7 @@ class Evaluator:
         d = self.deviation(x, b)
         tickets = float(self.tickets_per_account(dz).sum())
         lin = self.k_lot @ x + self.k_pair @ b + pd.ticket_fee_w * tickets
-        drag = self.drag_pair @ (b - pd.S @ x)
+        drag = self.drag_pair @ (b - self.to_pairs(x))
         return self.te2(d) + self.tax(float(self.gN @ x), float(self.gS @ x)) + lin + drag
 
     # ------------------------------------------------------------ constraints
@@ -169,22 +214,22 @@ class Evaluator:
         R_S = float(self.gS @ x)
         if pd.cap_st_w + _EPS * 0.1 < R_S:
             out.append(Violation("gain_st", 0, R_S - pd.cap_st_w + 1e-12))
-        net = b - pd.S @ x
+        net = b - self.to_pairs(x)
         hold = pd.h0 + net
         if len(self.rows):
-            cw = self.K @ hold
+            cw = self.to_classes(hold)
             for c in self.rows:
                 if cw[c] > pd.class_hi[c]:
                     out.append(Violation("class_hi", int(c), float(cw[c] - pd.class_hi[c])))
                 if cw[c] < pd.class_lo[c]:
                     out.append(Violation("class_lo", int(c), float(pd.class_lo[c] - cw[c])))
-        w = pd.A @ hold
+        w = self.to_secs(hold)
         for i in np.nonzero(w > pd.mw_sec)[0]:
             out.append(Violation("max_weight", int(i), float(w[i] - pd.mw_sec[i])))
         if pd.has_pair_max:
             for k in np.nonzero(hold > pd.mw_pair)[0]:
                 out.append(Violation("pair_max", int(k), float(hold[k] - pd.mw_pair[k])))
-        if pd.cash_lo > -BIG or pd.cash_hi < BIG:
+        if self.has_cash_class:
             total = float(cash.sum())
             if total < pd.cash_lo:
                 out.append(Violation("cash_class_lo", 0, pd.cash_lo - total))
@@ -447,63 +492,172 @@ def bump_small(
     return out
 
 
+_BAND = 1e-12  # weights: far above the rounding drift of a few hundred incremental updates
+
+
+class _Feasibility:
+    """The constraints one added unit of an existing order can break, kept up to date move by
+    move (for :func:`improve`).
+
+    ``check`` answers True when the move clearly keeps every hard constraint, False when it
+    clearly breaks one, and None when a value is within ``_BAND`` of its limit - then the caller
+    asks :meth:`Evaluator.violations`, so every decision is the one the full check would make.
+    Constraints a move does not touch keep their (satisfied) values exactly.
+    """
+
+    def __init__(self, ev: Evaluator, dz: Discrete) -> None:
+        pd = ev.pd
+        self.ev = ev
+        x, b = ev.weights(dz)
+        self.cash = ev.cash_after(dz)
+        margin = (0.005 * ev.tickets_per_account(dz) * ev.has_bps - 1e-6) / pd.V
+        self.cash_min = pd.floor + margin
+        self.R = float(ev.gN @ x)
+        self.R_S = float(ev.gS @ x)
+        self.hold = pd.h0 + (b - ev.to_pairs(x))
+        self.cw = ev.to_classes(self.hold)
+        self.w = ev.to_secs(self.hold)
+        self.total = float(self.cash.sum())
+        self.bounded = np.zeros(ev.C, dtype=bool)
+        self.bounded[ev.rows] = True
+
+    @staticmethod
+    def _above(value: float, limit: float) -> bool | None:
+        """``value >= limit`` (None when too close to tell)."""
+        if value - limit > _BAND:
+            return True
+        if limit - value > _BAND:
+            return False
+        return None
+
+    def check(self, k: int, dw: float, dcash: float, dR: float, dS: float) -> bool | None:
+        """Pair ``k``'s holding changes by ``dw``, its account's cash by ``dcash``."""
+        ev, pd = self.ev, self.ev.pd
+        a, c, i = int(pd.pair_acc[k]), int(ev.class_of_pair[k]), int(pd.pair_sec[k])
+        tests = [self._above(float(self.cash[a] + dcash), float(self.cash_min[a]))]
+        if dR:
+            tests.append(self._above(pd.cap_net_w + _EPS * 0.1, self.R + dR))
+        if dS:
+            tests.append(self._above(pd.cap_st_w + _EPS * 0.1, self.R_S + dS))
+        if self.bounded[c]:
+            cw = float(self.cw[c] + dw)
+            tests.append(self._above(float(pd.class_hi[c]), cw))
+            tests.append(self._above(cw, float(pd.class_lo[c])))
+        tests.append(self._above(float(pd.mw_sec[i]), float(self.w[i] + dw)))
+        if pd.has_pair_max:
+            tests.append(self._above(float(pd.mw_pair[k]), float(self.hold[k] + dw)))
+        if ev.has_cash_class:
+            total = self.total + dcash
+            tests.append(self._above(total, pd.cash_lo))
+            tests.append(self._above(pd.cash_hi, total))
+        if False in tests:
+            return False
+        return None if None in tests else True
+
+    def apply(self, k: int, dw: float, dcash: float, dR: float, dS: float) -> None:
+        ev, pd = self.ev, self.ev.pd
+        self.cash[pd.pair_acc[k]] += dcash
+        self.total += dcash
+        self.R += dR
+        self.R_S += dS
+        self.hold[k] += dw
+        self.cw[ev.class_of_pair[k]] += dw
+        self.w[pd.pair_sec[k]] += dw
+
+
 def improve(
     ev: Evaluator, dz: Discrete, xu: np.ndarray, bu: np.ndarray, passes: int = 2
 ) -> Discrete:
     """Local search after rounding down: add one unit to an existing order when that lowers
     the exact objective and keeps every hard constraint (an interior-point solution of a flat
-    objective can sit a hair below a whole share, which plain flooring would lose)."""
+    objective can sit a hair below a whole share, which plain flooring would lose).
+
+    Moves are tried in order (purchases, then lot sales), each with the state left by the moves
+    accepted before it. The arithmetic is on Python floats (the same IEEE operations as numpy,
+    without its per-element overhead) and the hard constraints are checked incrementally
+    (:class:`_Feasibility`, deferring to :meth:`Evaluator.violations` when a value is too close
+    to its limit to tell).
+    """
     pd = ev.pd
     cur = dz.copy()
     x, b = ev.weights(cur)
     d = ev.deviation(x, b)
     sd = ev.sigma_d(d)
     R, R_S = float(ev.gN @ x), float(ev.gS @ x)
+    # a move can only be judged locally from a feasible trade list (repair's output)
+    feas = _Feasibility(ev, cur) if not ev.violations(cur) else None
+    tax = ev.tax_fn()
+    V = float(pd.V)
+    sdl: list[float] = sd.tolist()
+    sigma_diag: list[float] = ev.sigma_diag.tolist()
+    cash_now: list[float] | None = None  # ev.cash_after(cur) - floor, when first needed
+    tax0 = tax(R, R_S)
     for _ in range(passes):
         changed = False
-        moves: list[tuple[str, int]] = [
-            ("buy", int(k)) for k in np.nonzero((cur.buy > 0) & (bu > 0))[0]
-        ]
-        moves += [
-            ("sell", int(j))
-            for j in np.nonzero((cur.sell > 0) & (xu > 0) & (cur.sell < pd.lot_q - 1e-12))[0]
-        ]
-        for side, idx in moves:
-            if side == "buy":
-                unit = float(ev.unit_pair[idx])
-                e = int(ev.dev_of_pair[idx])
-                rate = ev.k_pair[idx] + ev.drag_pair[idx]
+        buys = np.nonzero((cur.buy > 0) & (bu > 0))[0]
+        sells = np.nonzero((cur.sell > 0) & (xu > 0) & (cur.sell < pd.lot_q - 1e-12))[0]
+        if not len(buys) and not len(sells):
+            break
+        lot_pair = ev.lot_pair[sells]
+        moves = zip(
+            [True] * len(buys) + [False] * len(sells),
+            buys.tolist() + sells.tolist(),
+            np.concatenate([buys, lot_pair]).tolist(),  # pair
+            np.concatenate([ev.dev_of_pair[buys], ev.dev_of_pair[lot_pair]]).tolist(),
+            np.concatenate([ev.unit_pair[buys], ev.unit_lot[sells]]).tolist(),
+            np.concatenate([ev.pp[buys], ev.lp[sells]]).tolist(),  # price
+            np.concatenate([ev.k_pair[buys], ev.k_lot[sells]]).tolist(),  # cost rate
+            ev.drag_pair[np.concatenate([buys, lot_pair])].tolist(),
+            np.concatenate([np.zeros(len(buys)), pd.lot_q[sells] - cur.sell[sells]]).tolist(),
+            np.concatenate([np.zeros(len(buys)), ev.gN[sells]]).tolist(),
+            np.concatenate([np.zeros(len(buys)), ev.gS[sells]]).tolist(),
+            strict=True,
+        )
+        for is_buy, idx, k, e, unit, price, kc, drag, room, gn, gs in moves:
+            if is_buy:
+                rate = kc + drag
                 # best step along this coordinate, capped by the account's spare cash
-                best = -(2.0 * sd[e] + rate) / (2.0 * max(ev.sigma_diag[e], 1e-18))
-                spare = float(ev.cash_after(cur)[pd.pair_acc[idx]] - pd.floor[pd.pair_acc[idx]])
-                best = min(best, spare / (1.0 + ev.k_pair[idx]))
-                units = max(1.0, math.floor(best * pd.V / ev.pp[idx] / unit))
+                best = -(2.0 * sdl[e] + rate) / (2.0 * max(sigma_diag[e], 1e-18))
+                if cash_now is None:
+                    cash_now = (ev.cash_after(cur) - pd.floor).tolist()
+                spare = cash_now[int(pd.pair_acc[k])]
+                best = min(best, spare / (1.0 + kc))
+                units = max(1.0, math.floor(best * V / price / unit))
                 unit *= units
-                delta = unit * ev.pp[idx] / pd.V
+                delta = unit * price / V
                 dR = dS = 0.0
                 lin = rate * delta
+                dcash = -(delta * (1.0 + kc))
             else:
-                unit = min(float(ev.unit_lot[idx]), float(pd.lot_q[idx] - cur.sell[idx]))
-                w = unit * ev.lp[idx] / pd.V
+                unit = min(unit, room)
+                w = unit * price / V
                 delta = -w
-                e = int(ev.dev_of_pair[ev.lot_pair[idx]])
-                dR, dS = float(ev.gN[idx]) * w, float(ev.gS[idx]) * w
-                lin = ev.k_lot[idx] * w - ev.drag_pair[ev.lot_pair[idx]] * w
-            d_te = 2.0 * delta * sd[e] + delta * delta * ev.sigma_diag[e]
-            gain = d_te + ev.tax(R + dR, R_S + dS) - ev.tax(R, R_S) + lin
+                dR, dS = gn * w, gs * w
+                lin = kc * w - drag * w
+                dcash = w * (1.0 - kc)
+            d_te = 2.0 * delta * sdl[e] + delta * delta * sigma_diag[e]
+            gain = d_te + tax(R + dR, R_S + dS) - tax0 + lin
             if gain >= -1e-15:
                 continue
+            ok = feas.check(k, delta, dcash, dR, dS) if feas is not None else None
+            if ok is False:
+                continue
             cand = cur.copy()
-            if side == "buy":
+            if is_buy:
                 cand.buy[idx] += unit
             else:
                 cand.sell[idx] += unit
-            if ev.violations(cand):
+            if ok is None and ev.violations(cand):
                 continue
+            if feas is not None:
+                feas.apply(k, delta, dcash, dR, dS)
             cur = cand
+            cash_now = None
             d = d + delta * _unit(len(d), e)
             sd = sd + delta * _sigma_col(ev, e)
+            sdl = sd.tolist()
             R, R_S = R + dR, R_S + dS
+            tax0 = tax(R, R_S)
             changed = True
         if not changed:
             break

@@ -47,6 +47,9 @@ from typing import Any
 import cvxpy as cp
 import numpy as np
 import scipy.sparse as sp
+from cvxpy import settings as cps
+from cvxpy.reductions.solvers.conic_solvers.conic_solver import ConicSolver
+from cvxpy.reductions.solvers.solver_inverse_data import SolverInverseData
 
 from optimizer.core.errors import SolverFailed
 from optimizer.core.model import BIG, ProblemData
@@ -59,6 +62,10 @@ SOLVER_DEFAULTS: dict[str, dict[str, Any]] = {
     "CLARABEL": {"tol_gap_abs": 1e-9, "tol_gap_rel": 1e-9, "tol_feas": 1e-9, "max_iter": 200},
     "SCS": {"eps_abs": 1e-7, "eps_rel": 1e-7, "max_iters": 200000},
 }
+
+# reductions between our cvxpy problem and the solver that keep variable and constraint ids and
+# values as they are (so the solver's primal and dual vectors map straight back)
+_PLAIN_REDUCTIONS = {"Dcp2Cone", "CvxAttr2Constr", "EliminateZeroSized", "ConeMatrixStuffing"}
 
 
 @dataclass
@@ -183,6 +190,9 @@ class CompiledModel:
         self.cons = cons
         self.problem = cp.Problem(cp.Minimize(objective), list(cons.values()))
         self.solves = 0
+        self.compiled: SolverData | None = None
+        self._fallback = False
+        self.L, self.P = L, P
 
     def is_dpp(self) -> bool:
         """True when the problem follows the DPP rules (so its compilation is reused)."""
@@ -195,47 +205,343 @@ class CompiledModel:
                 self.par[name].value = val
 
     def solve(self, values: dict[str, Any], options: dict[str, Any]) -> ContinuousSolution:
-        """Assign ``values`` and solve; raise :class:`SolverFailed` on a numerical failure."""
+        """Assign ``values`` and solve; raise :class:`SolverFailed` on a numerical failure.
+
+        The first solve compiles the problem through cvxpy (``get_problem_data``: the DPP
+        parameter-to-solver-data tensors). Every solve then applies the parameter vector to those
+        tensors with numpy, hands the data to cvxpy's solver interface and maps the primal and
+        dual vectors back by variable and constraint id (:class:`SolverData`), which skips
+        cvxpy's per-solve Python work (parameter validation, reduction chain, unpacking) without
+        changing the data the solver receives. A problem whose compiled form does not fit that
+        mapping falls back to ``problem.solve``.
+        """
         with self.lock:
-            self.assign(values)
-            t0 = time.perf_counter()
-            try:
-                self.problem.solve(solver=self.solver, **options)
-            except cp.error.SolverError as exc:
-                raise SolverFailed(f"{self.solver} failed: {exc}") from None
-            elapsed = time.perf_counter() - t0
+            if self.compiled is None and not self._fallback:
+                self.assign(values)
+                self.compiled = SolverData.build(self)
+                self._fallback = self.compiled is None
+            if self.compiled is not None:
+                sol = self.compiled.solve(values, options)
+            else:
+                sol = self._solve_cvxpy(values, options)
             self.solves += 1
-            status = str(self.problem.status)
-            stats = self.problem.solver_stats
-            solve_time = float(stats.solve_time) if stats and stats.solve_time else elapsed
-            iters = int(stats.num_iters) if stats and stats.num_iters is not None else 0
-            if not iters and stats and isinstance(stats.extra_stats, dict):
-                iters = int(stats.extra_stats.get("info", {}).get("iter", 0))
-            if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, cp.UNBOUNDED):
-                return ContinuousSolution(
-                    status="infeasible",
-                    x=np.zeros(self.x.shape[0]),
-                    b=np.zeros(self.b.shape[0]),
-                    objective=float("inf"),
-                    solve_time=solve_time,
-                    iterations=iters,
-                )
-            if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or self.x.value is None:
-                raise SolverFailed(f"{self.solver} returned status {status}")
-            duals = {
-                name: np.atleast_1d(np.asarray(c.dual_value, dtype=float))
-                for name, c in self.cons.items()
-                if c.dual_value is not None
-            }
-            return ContinuousSolution(
-                status="optimal" if status == cp.OPTIMAL else "optimal_inaccurate",
-                x=np.clip(np.asarray(self.x.value, dtype=float), 0.0, None),
-                b=np.clip(np.asarray(self.b.value, dtype=float), 0.0, None),
-                objective=float(self.problem.value),
-                solve_time=solve_time,
-                iterations=iters,
-                duals=duals,
+            return sol
+
+    def _solve_cvxpy(self, values: dict[str, Any], options: dict[str, Any]) -> ContinuousSolution:
+        self.assign(values)
+        t0 = time.perf_counter()
+        try:
+            # no warm start: a solve must not depend on what was solved before (repeatability)
+            self.problem.solve(solver=self.solver, warm_start=False, **options)
+        except cp.error.SolverError as exc:
+            raise SolverFailed(f"{self.solver} failed: {exc}") from None
+        elapsed = time.perf_counter() - t0
+        status = str(self.problem.status)
+        stats = self.problem.solver_stats
+        solve_time = float(stats.solve_time) if stats and stats.solve_time else elapsed
+        if stats and stats.setup_time:
+            solve_time += float(stats.setup_time)
+        iters = int(stats.num_iters) if stats and stats.num_iters is not None else 0
+        if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, cp.UNBOUNDED):
+            return _infeasible_solution(self.L, self.P, solve_time, iters)
+        if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or self.x.value is None:
+            raise SolverFailed(f"{self.solver} returned status {status}")
+        duals = {
+            name: np.atleast_1d(np.asarray(c.dual_value, dtype=float))
+            for name, c in self.cons.items()
+            if c.dual_value is not None
+        }
+        return ContinuousSolution(
+            status="optimal" if status == cp.OPTIMAL else "optimal_inaccurate",
+            x=np.clip(np.asarray(self.x.value, dtype=float), 0.0, None),
+            b=np.clip(np.asarray(self.b.value, dtype=float), 0.0, None),
+            objective=float(self.problem.value),
+            solve_time=solve_time,
+            iterations=iters,
+            duals=duals,
+        )
+
+
+def _infeasible_solution(L: int, P: int, solve_time: float, iters: int) -> ContinuousSolution:
+    return ContinuousSolution(
+        status="infeasible",
+        x=np.zeros(L),
+        b=np.zeros(P),
+        objective=float("inf"),
+        solve_time=solve_time,
+        iterations=iters,
+    )
+
+
+class SolverData:
+    """cvxpy's compiled parameter-to-solver-data map of one :class:`CompiledModel`, applied
+    with numpy.
+
+    ``problem.get_problem_data`` compiles the DPP problem once into sparse tensors that map the
+    parameter vector to the conic data ``(P, q, A, b)``. A solve then is: the parameter vector
+    (values flattened in cvxpy's column order), three sparse matrix-vector products, the same
+    data dictionary cvxpy's ``ConicSolver.apply`` would build (``A`` negated, ``b`` from the
+    offset column), cvxpy's own ``solve_via_data`` and ``invert`` of the solver interface (status
+    map, dual extraction), and slices of the solution vector by variable id. The reductions in
+    between (:data:`_PLAIN_REDUCTIONS`) keep ids and values, so nothing else is to invert.
+    """
+
+    def __init__(
+        self,
+        conic: ConicSolver,
+        inverse: Any,
+        dims: Any,
+        params: list[tuple[str, int, int, str]],
+        n_par: int,
+        const_col: int,
+        a_map: tuple[sp.csr_matrix, np.ndarray, np.ndarray, tuple[int, int], int, np.ndarray],
+        q_map: sp.csr_matrix,
+        p_map: tuple[sp.csr_matrix, np.ndarray, np.ndarray, tuple[int, int]] | None,
+        x_var: tuple[int, slice, slice],
+        z_slices: dict[str, slice],
+        cons: dict[str, int],
+    ) -> None:
+        self.conic = conic
+        self.inverse: dict[Any, Any] = getattr(inverse, "inverse_data", inverse)
+        self.stale_offset = float(inverse[cps.OFFSET])
+        self.dims = dims
+        self.params = params
+        self.n_par = n_par
+        self.const_col = const_col
+        self.a_map = a_map
+        self.q_map = q_map
+        self.p_map = p_map
+        self.x_id, self.x_sl, self.b_sl = x_var
+        self.z_slices = z_slices
+        self.cons = cons
+        self.solver_name = conic.name()
+        self.direct = self.solver_name == "CLARABEL"
+        self._p_const: sp.csc_matrix | None = None
+        if self.direct:
+            from cvxpy.reductions.solvers.conic_solvers.clarabel_conif import (
+                dims_to_solver_cones,
             )
+
+            self.cones = dims_to_solver_cones(dims)
+            # P does not depend on the parameters (the risk term's parameters sit in A): keep
+            # its upper triangle, as cvxpy's interface passes it
+            if p_map is not None and not p_map[0][:, :-1].count_nonzero():
+                p_red, p_idx, p_ptr, p_shape = p_map
+                vec = np.zeros(p_red.shape[1])
+                vec[-1] = 1.0
+                full = sp.csc_array((p_red @ vec, p_idx, p_ptr), shape=p_shape)
+                self._p_const = sp.triu(full).tocsc()
+
+    @classmethod
+    def build(cls, model: CompiledModel) -> SolverData | None:
+        """Compile ``model.problem`` (its parameters must have values); None if it does not fit."""
+        from cvxpy.lin_ops.lin_op import CONSTANT_ID
+
+        try:
+            data, chain, inverse = model.problem.get_problem_data(model.solver, enforce_dpp=True)
+        except cp.error.SolverError as exc:
+            raise SolverFailed(f"{model.solver} failed: {exc}") from None
+        if any(type(r).__name__ not in _PLAIN_REDUCTIONS for r in chain.reductions[:-1]):
+            return None
+        conic = chain.solver
+        if not isinstance(conic, ConicSolver):
+            return None
+        prog = data[cps.PARAM_PROB]
+        solver_inv = inverse[-1]
+        by_id = {p.id: name for name, p in model.par.items()}
+        params: list[tuple[str, int, int, str]] = []
+        const_col = -1
+        for pid, col in prog.param_id_to_col.items():
+            if pid == CONSTANT_ID:
+                const_col = int(col)
+                continue
+            if pid not in by_id:
+                return None
+            p = model.par[by_id[pid]]
+            sign = "nonneg" if p.is_nonneg() else "nonpos" if p.is_nonpos() else ""
+            params.append((by_id[pid], int(col), int(prog.param_id_to_size[pid]), sign))
+        if const_col < 0:
+            return None
+        n_par = int(prog.total_param_size) + 1
+        n_var = int(prog.x.size)
+        prog.reduced_A.cache(keep_zeros=False)
+        if prog.reduced_A.problem_data_index is None:
+            return None
+        indices, indptr, shape = prog.reduced_A.problem_data_index
+        if shape != (shape[0], n_var + 1):
+            return None
+        n_a = int(indptr[n_var])
+        a_map = (
+            sp.csr_matrix(prog.reduced_A.reduced_mat),
+            np.asarray(indices[:n_a]),
+            np.asarray(indptr[: n_var + 1]),
+            (int(shape[0]), n_var),
+            n_a,
+            np.asarray(indices[n_a : indptr[n_var + 1]]),
+        )
+        p_map = None
+        if prog.P is not None:
+            prog.reduced_P.cache(keep_zeros=False)
+            if prog.reduced_P.problem_data_index is None:
+                return None
+            p_idx, p_ptr, p_shape = prog.reduced_P.problem_data_index
+            p_map = (
+                sp.csr_matrix(prog.reduced_P.reduced_mat),
+                np.asarray(p_idx),
+                np.asarray(p_ptr),
+                (int(p_shape[0]), int(p_shape[1])),
+            )
+        col = prog.var_id_to_col
+        if model.x.id not in col or model.b.id not in col:
+            return None
+        x_col, b_col = int(col[model.x.id]), int(col[model.b.id])
+        x_var = (
+            prog.x.id,
+            slice(x_col, x_col + model.x.size),
+            slice(b_col, b_col + model.b.size),
+        )
+        # where each constraint's dual sits in the solver's dual vector (equalities first)
+        z_slices: dict[int, slice] = {}
+        offset = 0
+        for c in solver_inv[ConicSolver.EQ_CONSTR] + solver_inv[ConicSolver.NEQ_CONSTR]:
+            z_slices[c.id] = slice(offset, offset + c.size)
+            offset += c.size
+        cons = {name: c.id for name, c in model.cons.items()}
+        if not set(cons.values()) <= set(z_slices):
+            return None
+        return cls(
+            conic,
+            solver_inv,
+            data[ConicSolver.DIMS],
+            sorted(params, key=lambda t: t[1]),
+            n_par,
+            const_col,
+            a_map,
+            sp.csr_matrix(prog.q),
+            p_map,
+            x_var,
+            {name: z_slices[cid] for name, cid in cons.items()},
+            cons,
+        )
+
+    def parameter_vector(self, values: dict[str, Any]) -> np.ndarray:
+        """cvxpy's flattened parameter vector (column-major values, constant 1 at the end)."""
+        vec = np.zeros(self.n_par)
+        vec[self.const_col] = 1.0
+        for name, col, size, sign in self.params:
+            val = np.asarray(values[name], dtype=float)
+            flat = val.ravel(order="F")
+            if flat.size != size:
+                raise ValueError(f"parameter {name}: {flat.size} values for size {size}")
+            if sign == "nonneg" and size and flat.min() < 0:
+                raise ValueError(f"parameter {name} must be nonnegative")
+            if sign == "nonpos" and size and flat.max() > 0:
+                raise ValueError(f"parameter {name} must be nonpositive")
+            vec[col : col + size] = flat
+        return vec
+
+    def problem_data(self, values: dict[str, Any]) -> tuple[dict[str, Any], float]:
+        """The solver's data dictionary (as ``ConicSolver.apply`` builds it) and the offset."""
+        vec = self.parameter_vector(values)
+        red, a_idx, a_ptr, a_shape, n_a, b_rows = self.a_map
+        flat = red @ vec
+        A = sp.csc_array((-flat[:n_a], a_idx, a_ptr), shape=a_shape)
+        b = np.zeros(a_shape[0])
+        b[b_rows] = flat[n_a:]
+        q_full = self.q_map @ vec
+        data: dict[str, Any] = {
+            cps.C: np.asarray(q_full[:-1], dtype=float),
+            cps.A: A,
+            cps.B: b,
+            ConicSolver.DIMS: self.dims,
+        }
+        if self.p_map is not None:
+            p_red, p_idx, p_ptr, p_shape = self.p_map
+            data[cps.P] = sp.csc_array((p_red @ vec, p_idx, p_ptr), shape=p_shape)
+        return data, float(q_full[-1])
+
+    def solve(self, values: dict[str, Any], options: dict[str, Any]) -> ContinuousSolution:
+        if self.direct:
+            return self._solve_clarabel(values, options)
+        data, offset = self.problem_data(values)
+        L = self.x_sl.stop - self.x_sl.start
+        P = self.b_sl.stop - self.b_sl.start
+        try:
+            raw = self.conic.solve_via_data(data, False, False, dict(options))
+        except cp.error.SolverError as exc:
+            raise SolverFailed(f"{self.solver_name} failed: {exc}") from None
+        sol = self.conic.invert(raw, SolverInverseData(self.inverse, self.conic, dict(options)))
+        attr = sol.attr
+        solve_time = float(attr.get(cps.SOLVE_TIME) or 0.0) + float(
+            attr.get(cps.SETUP_TIME) or 0.0
+        )
+        iters = int(attr.get(cps.NUM_ITERS) or 0)
+        status = sol.status
+        if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, cp.UNBOUNDED):
+            return _infeasible_solution(L, P, solve_time, iters)
+        if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE) or self.x_id not in sol.primal_vars:
+            raise SolverFailed(f"{self.solver_name} returned status {status}")
+        xv = np.asarray(sol.primal_vars[self.x_id], dtype=float)
+        duals = {
+            name: np.atleast_1d(np.asarray(sol.dual_vars[cid], dtype=float))
+            for name, cid in self.cons.items()
+            if sol.dual_vars.get(cid) is not None
+        }
+        return ContinuousSolution(
+            status="optimal" if status == cp.OPTIMAL else "optimal_inaccurate",
+            x=np.clip(xv[self.x_sl], 0.0, None),
+            b=np.clip(xv[self.b_sl], 0.0, None),
+            objective=float(sol.opt_val) - self.stale_offset + offset,
+            solve_time=solve_time,
+            iterations=iters,
+            duals=duals,
+        )
+
+
+    def _solve_clarabel(
+        self, values: dict[str, Any], options: dict[str, Any]
+    ) -> ContinuousSolution:
+        """Clarabel called directly: what cvxpy's ``solve_via_data`` and ``invert`` do (a new
+        solver per solve - no state carried between solves - the status map, the duals by
+        constraint offset), without their per-call Python work."""
+        import clarabel
+        from cvxpy.reductions.solvers.conic_solvers.clarabel_conif import CLARABEL
+
+        data, offset = self.problem_data(values)
+        if self._p_const is not None:
+            P = self._p_const
+        elif cps.P in data:
+            P = sp.triu(data[cps.P]).tocsc()
+        else:
+            P = sp.csc_array((data[cps.C].size, data[cps.C].size))
+        settings = CLARABEL.parse_solver_opts(False, dict(options))
+        try:
+            solver = clarabel.DefaultSolver(
+                P, data[cps.C], data[cps.A], data[cps.B], self.cones, settings
+            )
+            raw = solver.solve()
+        except Exception as exc:  # noqa: BLE001 - any failure inside the solver
+            raise SolverFailed(f"CLARABEL failed: {exc}") from None
+        status = CLARABEL.STATUS_MAP.get(str(raw.status), cp.SOLVER_ERROR)
+        solve_time, iters = float(raw.solve_time), int(raw.iterations)
+        L = self.x_sl.stop - self.x_sl.start
+        P_ = self.b_sl.stop - self.b_sl.start
+        if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, cp.UNBOUNDED):
+            return _infeasible_solution(L, P_, solve_time, iters)
+        if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+            raise SolverFailed(f"CLARABEL returned status {status}")
+        xv = np.asarray(raw.x, dtype=float)
+        z = np.asarray(raw.z, dtype=float)
+        duals = {name: z[sl] for name, sl in self.z_slices.items()}
+        return ContinuousSolution(
+            status="optimal" if status == cp.OPTIMAL else "optimal_inaccurate",
+            x=np.clip(xv[self.x_sl], 0.0, None),
+            b=np.clip(xv[self.b_sl], 0.0, None),
+            objective=float(raw.obj_val) + offset,
+            solve_time=solve_time,
+            iterations=iters,
+            duals=duals,
+        )
 
 
 def compiled_model(pd: ProblemData, solver: str) -> CompiledModel:

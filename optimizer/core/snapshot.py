@@ -13,6 +13,7 @@ form, used for the SHA-256 of the input).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
@@ -279,6 +280,7 @@ class Snapshot:
 # --------------------------------------------------------------------------- holding period
 
 
+@functools.lru_cache(maxsize=65536)
 def long_term_date(start: dt.date) -> dt.date:
     """First sale date that is long term: the day after the one-year anniversary of ``start``."""
     try:

@@ -14,7 +14,9 @@ from portal.models import Proposal, ProposalApproval, ProposalEdit, ProposalTrad
 
 
 class HouseholdSerializer(serializers.ModelSerializer[Household]):
-    advisers = serializers.SlugRelatedField(many=True, read_only=True, slug_field="username")
+    advisers: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="username"
+    )
     can_change = serializers.SerializerMethodField()
 
     class Meta:
@@ -26,7 +28,9 @@ class HouseholdSerializer(serializers.ModelSerializer[Household]):
 
 
 class AccountSerializer(serializers.ModelSerializer[Account]):
-    custodian = serializers.SlugRelatedField(read_only=True, slug_field="code")
+    custodian: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        read_only=True, slug_field="code"
+    )
 
     class Meta:
         model = Account
@@ -67,8 +71,12 @@ class TaxLotSerializer(serializers.ModelSerializer[TaxLot]):
 
 
 class IPSTargetSerializer(serializers.ModelSerializer[IPSTarget]):
-    asset_class = serializers.SlugRelatedField(read_only=True, slug_field="code")
-    security = serializers.SlugRelatedField(read_only=True, slug_field="symbol")
+    asset_class: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        read_only=True, slug_field="code"
+    )
+    security: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        read_only=True, slug_field="symbol"
+    )
 
     class Meta:
         model = IPSTarget
@@ -98,7 +106,9 @@ class InvestmentPolicySerializer(serializers.ModelSerializer[InvestmentPolicy]):
 
 
 class RunSerializer(serializers.ModelSerializer[OptimizationRun]):
-    requested_by = serializers.SlugRelatedField(read_only=True, slug_field="username")
+    requested_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        read_only=True, slug_field="username"
+    )
 
     class Meta:
         model = OptimizationRun
@@ -157,7 +167,9 @@ class ProposalTradeSerializer(serializers.ModelSerializer[ProposalTrade]):
 
 
 class ApprovalSerializer(serializers.ModelSerializer[ProposalApproval]):
-    approver = serializers.SlugRelatedField(read_only=True, slug_field="username")
+    approver: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        read_only=True, slug_field="username"
+    )
 
     class Meta:
         model = ProposalApproval
@@ -174,7 +186,9 @@ class ApprovalSerializer(serializers.ModelSerializer[ProposalApproval]):
 
 
 class EditSerializer(serializers.ModelSerializer[ProposalEdit]):
-    editor = serializers.SlugRelatedField(read_only=True, slug_field="username")
+    editor: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        read_only=True, slug_field="username"
+    )
 
     class Meta:
         model = ProposalEdit
@@ -211,8 +225,12 @@ _PROPOSAL_FIELDS = [
 
 
 class ProposalSerializer(serializers.ModelSerializer[Proposal]):
-    prepared_by = serializers.SlugRelatedField(read_only=True, slug_field="username")
-    decided_by = serializers.SlugRelatedField(read_only=True, slug_field="username")
+    prepared_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        read_only=True, slug_field="username"
+    )
+    decided_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        read_only=True, slug_field="username"
+    )
 
     class Meta:
         model = Proposal
@@ -259,9 +277,7 @@ class RejectSerializer(VersionSerializer):
 
 class TradeChangeSerializer(serializers.Serializer[Any]):
     trade = serializers.IntegerField()
-    shares = serializers.DecimalField(
-        max_digits=20, decimal_places=6, required=False, min_value=0
-    )
+    shares = serializers.DecimalField(max_digits=20, decimal_places=6, required=False, min_value=0)
     drop = serializers.BooleanField(required=False, default=False)
     lots = serializers.DictField(
         child=serializers.DecimalField(max_digits=20, decimal_places=6, min_value=0),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
@@ -21,7 +21,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -33,6 +33,7 @@ from accounts.access import (
     lots_visible,
     policies_visible,
 )
+from accounts.models import User
 from optimizer.models import OptimizationRun
 from optimizer.services import run_request
 from portal import lockout
@@ -41,11 +42,6 @@ from portal.access import approvals_visible, proposals_visible, runs_visible
 from portal.api import serializers as s
 from portal.models import Proposal
 from portal.selectors import stale_changes
-
-
-class Pagination(PageNumberPagination):
-    page_size_query_param = "page_size"
-    max_page_size = 200
 
 
 @dataclass(frozen=True)
@@ -97,9 +93,8 @@ def filtered(*filters: Filter) -> Callable[[type], type]:
     return wrap
 
 
-class FilterMixin:
+class FilterMixin(GenericAPIView[Any]):
     filters: tuple[Filter, ...] = ()
-    request: Request
 
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         for f in self.filters:
@@ -107,6 +102,11 @@ class FilterMixin:
             if raw not in (None, ""):
                 queryset = queryset.filter(**{f.lookup: f.parse(str(raw))})
         return queryset
+
+
+def _actor(request: Request) -> User:
+    """The authenticated user (every view here requires authentication)."""
+    return cast(User, request.user)
 
 
 def _refusal(exc: wf.WorkflowError) -> Response:
@@ -187,7 +187,9 @@ class RunViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = s.RunCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        household = households_visible(request.user).filter(pk=data.validated_data["household"]).first()
+        household = (
+            households_visible(request.user).filter(pk=data.validated_data["household"]).first()
+        )
         if household is None:
             raise Http404("No such household")
         if not can_change_household(request.user, household):
@@ -196,7 +198,7 @@ class RunViewSet(
         run = run_request(
             household=household,
             scenario=data.validated_data["scenario"],
-            actor=request.user,  # type: ignore[arg-type]
+            actor=_actor(request),
             idempotency_key=f"api-{request.user.pk}-{key}" if key else None,
         )
         run = OptimizationRun.objects.get(pk=run.pk)
@@ -205,7 +207,12 @@ class RunViewSet(
 
 @filtered(
     Filter("household", "household_id", "int", "Household id."),
-    Filter("status", "status", "str", "draft, pending_review, approved, rejected, withdrawn, exported, superseded."),
+    Filter(
+        "status",
+        "status",
+        "str",
+        "draft, pending_review, approved, rejected, withdrawn, exported, superseded.",
+    ),
     Filter("scenario", "scenario", "str", "Scenario name."),
     Filter("requires_four_eyes", "requires_four_eyes", "bool", "Needs a compliance approval."),
 )
@@ -217,7 +224,9 @@ class ProposalViewSet(FilterMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
     def get_queryset(self) -> QuerySet[Any]:
         qs = proposals_visible(self.request.user).select_related("prepared_by", "decided_by")
         if self.action == "retrieve":
-            qs = qs.prefetch_related("trades__security", "trades__account", "approvals__approver", "edits__editor")
+            qs = qs.prefetch_related(
+                "trades__security", "trades__account", "approvals__approver", "edits__editor"
+            )
         return qs.order_by("-pk")
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
@@ -229,9 +238,15 @@ class ProposalViewSet(FilterMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
 
     def _done(self, proposal: Proposal, code: int = 200) -> Response:
         fresh = self.get_queryset().filter(pk=proposal.pk).first() or proposal
-        return Response(s.ProposalDetailSerializer(fresh, context=self.get_serializer_context()).data, status=code)
+        return Response(
+            s.ProposalDetailSerializer(fresh, context=self.get_serializer_context()).data,
+            status=code,
+        )
 
-    @extend_schema(request=s.StageSerializer, responses={201: s.ProposalDetailSerializer, 409: s.RefusalSerializer})
+    @extend_schema(
+        request=s.StageSerializer,
+        responses={201: s.ProposalDetailSerializer, 409: s.RefusalSerializer},
+    )
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = s.StageSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -239,26 +254,34 @@ class ProposalViewSet(FilterMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
         if run is None:
             raise Http404("No such run")
         try:
-            proposal = wf.proposal_stage(run=run, actor=request.user)  # type: ignore[arg-type]
+            proposal = wf.proposal_stage(run=run, actor=_actor(request))
         except wf.WorkflowError as exc:
             return _refusal(exc)
         self.action = "retrieve"
         return self._done(proposal, status.HTTP_201_CREATED)
 
-    @extend_schema(request=s.VersionSerializer, responses={200: s.ProposalDetailSerializer, 409: s.RefusalSerializer})
+    @extend_schema(
+        request=s.VersionSerializer,
+        responses={200: s.ProposalDetailSerializer, 409: s.RefusalSerializer},
+    )
     @action(detail=True, methods=["post"])
     def submit(self, request: Request, pk: str | None = None) -> Response:
         data = s.VersionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             proposal = wf.proposal_submit(
-                proposal=self._proposal(), actor=request.user, expected_version=data.validated_data.get("version")  # type: ignore[arg-type]
+                proposal=self._proposal(),
+                actor=_actor(request),
+                expected_version=data.validated_data.get("version"),
             )
         except wf.WorkflowError as exc:
             return _refusal(exc)
         return self._done(proposal)
 
-    @extend_schema(request=s.ApproveSerializer, responses={200: s.ProposalDetailSerializer, 409: s.RefusalSerializer})
+    @extend_schema(
+        request=s.ApproveSerializer,
+        responses={200: s.ProposalDetailSerializer, 409: s.RefusalSerializer},
+    )
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
         data = s.ApproveSerializer(data=request.data)
@@ -266,7 +289,7 @@ class ProposalViewSet(FilterMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
         try:
             proposal = wf.proposal_approve(
                 proposal=self._proposal(),
-                actor=request.user,  # type: ignore[arg-type]
+                actor=_actor(request),
                 comment=data.validated_data.get("comment", ""),
                 expected_version=data.validated_data.get("version"),
             )
@@ -274,7 +297,10 @@ class ProposalViewSet(FilterMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
             return _refusal(exc)
         return self._done(proposal)
 
-    @extend_schema(request=s.RejectSerializer, responses={200: s.ProposalDetailSerializer, 409: s.RefusalSerializer})
+    @extend_schema(
+        request=s.RejectSerializer,
+        responses={200: s.ProposalDetailSerializer, 409: s.RefusalSerializer},
+    )
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
         data = s.RejectSerializer(data=request.data)
@@ -282,7 +308,7 @@ class ProposalViewSet(FilterMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
         try:
             proposal = wf.proposal_reject(
                 proposal=self._proposal(),
-                actor=request.user,  # type: ignore[arg-type]
+                actor=_actor(request),
                 comment=data.validated_data["comment"],
                 expected_version=data.validated_data.get("version"),
             )
@@ -290,7 +316,10 @@ class ProposalViewSet(FilterMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
             return _refusal(exc)
         return self._done(proposal)
 
-    @extend_schema(request=s.ApproveSerializer, responses={200: s.ProposalDetailSerializer, 409: s.RefusalSerializer})
+    @extend_schema(
+        request=s.ApproveSerializer,
+        responses={200: s.ProposalDetailSerializer, 409: s.RefusalSerializer},
+    )
     @action(detail=True, methods=["post"])
     def withdraw(self, request: Request, pk: str | None = None) -> Response:
         data = s.ApproveSerializer(data=request.data)
@@ -298,7 +327,7 @@ class ProposalViewSet(FilterMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
         try:
             proposal = wf.proposal_withdraw(
                 proposal=self._proposal(),
-                actor=request.user,  # type: ignore[arg-type]
+                actor=_actor(request),
                 comment=data.validated_data.get("comment", ""),
                 expected_version=data.validated_data.get("version"),
             )
@@ -306,7 +335,14 @@ class ProposalViewSet(FilterMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
             return _refusal(exc)
         return self._done(proposal)
 
-    @extend_schema(request=s.EditInputSerializer, responses={200: s.ProposalDetailSerializer, 400: s.RefusalSerializer, 409: s.RefusalSerializer})
+    @extend_schema(
+        request=s.EditInputSerializer,
+        responses={
+            200: s.ProposalDetailSerializer,
+            400: s.RefusalSerializer,
+            409: s.RefusalSerializer,
+        },
+    )
     @action(detail=True, methods=["post"])
     def edit(self, request: Request, pk: str | None = None) -> Response:
         data = s.EditInputSerializer(data=request.data)
@@ -323,7 +359,7 @@ class ProposalViewSet(FilterMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
         try:
             proposal = wf.proposal_edit(
                 proposal=self._proposal(),
-                actor=request.user,  # type: ignore[arg-type]
+                actor=_actor(request),
                 changes=changes,
                 expected_version=data.validated_data.get("version"),
                 note=data.validated_data.get("note", ""),
@@ -359,7 +395,9 @@ class ObtainToken(ObtainAuthToken):
 
     permission_classes = [AllowAny]
 
-    @extend_schema(responses={200: TokenSerializer, 400: s.RefusalSerializer, 429: s.RefusalSerializer})
+    @extend_schema(
+        responses={200: TokenSerializer, 400: s.RefusalSerializer, 429: s.RefusalSerializer}
+    )
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         username = str(request.data.get("username", ""))
         if lockout.is_locked(request._request, username):
@@ -367,7 +405,10 @@ class ObtainToken(ObtainAuthToken):
         serializer = self.get_serializer(data=request.data)
         if not serializer.is_valid():
             lockout.register_failure(request._request, username)
-            return Response({"detail": "Unable to log in with the credentials given.", "details": []}, status=400)
+            return Response(
+                {"detail": "Unable to log in with the credentials given.", "details": []},
+                status=400,
+            )
         user = serializer.validated_data["user"]
         lockout.register_success(user.username)
         token, _ = Token.objects.get_or_create(user=user)
@@ -392,7 +433,10 @@ def api_docs(request: HttpRequest) -> HttpResponse:
                     "responses": [
                         (
                             code,
-                            ((r.get("content") or {}).get("application/json", {}).get("schema") or {})
+                            (
+                                (r.get("content") or {}).get("application/json", {}).get("schema")
+                                or {}
+                            )
                             .get("$ref", "")
                             .rsplit("/", 1)[-1],
                         )

@@ -413,16 +413,27 @@ def _headline(sheet: FactSheet, result: Mapping[str, Any]) -> None:
         )
         sheet.client_lines.append("No trades are proposed at this time.")
     else:
+        kinds = [
+            sheet.n(len(group), word)
+            for group, word in ((sells, "sale"), (buys, "purchase"))
+            if group
+        ]
+        flows = [
+            f"{sheet.m(amount)} of {word}"
+            for amount, word in ((sales, "sales"), (purchases, "purchases"))
+            if amount
+        ]
+        verb = "moves" if len(trades) == 1 else "move"
+        text = (
+            f"{sheet.n(len(trades), 'trade')} ({_join(kinds)}) {verb} {sheet.m(sales + purchases)}"
+        )
         sheet.line(
-            f"{sheet.n(len(trades), 'trade')} ({sheet.n(len(sells), 'sale')}, "
-            f"{sheet.n(len(buys), 'purchase')}) move {sheet.m(sales + purchases)}: "
-            f"{sheet.m(sales)} of sales and {sheet.m(purchases)} of purchases.",
+            text + (f": {_join(flows)}." if len(flows) > 1 else "."),
             {"summary", "trades"},
             "state",
         )
         sheet.client_lines.append(
-            f"We propose {sheet.n(len(trades), 'trade')} in your accounts: "
-            f"{sheet.m(sales)} of sales and {sheet.m(purchases)} of purchases."
+            f"We propose {sheet.n(len(trades), 'trade')} in your accounts: {_join(flows)}."
         )
     r = _realized(after)
     gains = r["short_term_gains"] + r["long_term_gains"]
@@ -476,11 +487,18 @@ def _headline(sheet: FactSheet, result: Mapping[str, Any]) -> None:
         )
         sheet.client_lines.append("The trades realize no taxable gain or loss.")
     deferred = _d(after.get("realized_tax_deferred", "0"))
-    if deferred:
+    if deferred > 0:
         sheet.line(
-            f"Gains of {sheet.m(deferred)} are realized in tax-deferred accounts, where they "
-            "are not taxed now.",
+            f"A net gain of {sheet.m(deferred)} is realized in tax-deferred accounts, where it "
+            "is not taxed now.",
             {"tax", "gains"},
+            "state",
+        )
+    elif deferred < 0:
+        sheet.line(
+            f"A net loss of {sheet.m(deferred)} is realized in tax-deferred accounts, where it "
+            "has no tax effect.",
+            {"tax", "gains", "loss"},
             "state",
         )
     sheet.line(
@@ -537,8 +555,8 @@ def _budget_lines(sheet: FactSheet, result: Mapping[str, Any], spec: ConstraintS
         )
         if spec is not None and spec.max_net_gains is not None:
             sheet.line(
-                f"The {sheet.m(spec.max_net_gains)} net gain cap did not bind: the optimizer "
-                "realized less than it allowed because more gains were not worth their tax.",
+                f"The {sheet.m(spec.max_net_gains)} net gain cap did not bind: the trades realize "
+                "less than it allows.",
                 {"budget", "gains", "tax"},
                 "cause",
             )

@@ -208,7 +208,8 @@ _TEN = r"(?:tracking[-\s]?error|(?-i:TE)|active\s+risk)"
 _PURPOSE = (
     r"(?:for|to\s+fund|to\s+cover|to\s+pay\s+for)\s+(?:(?:a|an|the|her|his|their|my|our|this|"
     r"upcoming|planned|client|client's|next\s+month's)\s+)*(?:withdrawal|distribution|"
-    r"down\s+payment|tax\s+payment|tax\s+bill|gift|home\s+purchase|purchase|tuition(?:\s+payment)?|"
+    r"down\s+payment|tax\s+payment|tax\s+bill|(?:estimated\s+|quarterly\s+)?taxes|gift|"
+    r"home\s+purchase|purchase|tuition(?:\s+payment)?|"
     r"wire|transfer|rmd|expenses?)\b"
 )
 _CASH_ADJ = r"(?:(?:new|available|idle|excess|extra|incoming|spare)\s+)?"

@@ -40,6 +40,13 @@ ZERO = Decimal(0)
 # "Years to target": the first forecast year whose total drift (share of capital misallocated)
 # is at or below this fraction.
 TARGET_DRIFT = 0.01
+SCENARIO_LABELS = {
+    "conservative": "Conservative",
+    "moderate": "Moderate",
+    "aggressive": "Aggressive",
+    "tax_sensitive": "Tax-sensitive",
+    "custom": "Custom",
+}
 
 
 def _account_key(account: Any) -> str:
@@ -396,6 +403,10 @@ class ScenarioColumn:
     run: OptimizationRun
     result: dict[str, Any] | None
     proposal: Proposal | None
+
+    @property
+    def label(self) -> str:
+        return SCENARIO_LABELS.get(self.scenario, self.scenario.replace("_", " ").capitalize())
 
     @property
     def before(self) -> dict[str, Any]:

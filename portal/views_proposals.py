@@ -68,7 +68,7 @@ def run_scenarios(request: HttpRequest, pk: int) -> HttpResponseBase:
             household=household,
             scenario=scenario,
             actor=_user(request),
-            idempotency_key=f"ui-{token}-{scenario}",
+            idempotency_key=f"ui-{household.pk}-{request.user.pk}-{token}-{scenario}",
         )
         for scenario in form.cleaned_data["scenarios"]
     ]
@@ -127,15 +127,13 @@ def scenario_compare(request: HttpRequest, pk: int) -> HttpResponse:
             )
             for c in done
         },
-        "gains_chart": charts.gains_chart(
-            [(c.scenario.replace("_", " "), c.after.get("realized", {})) for c in done]
-        )
+        "gains_chart": charts.gains_chart([(c.label, c.after.get("realized", {})) for c in done])
         if done
         else None,
         "forecast_chart": charts.forecast_chart(
             [
                 (
-                    c.scenario.replace("_", " "),
+                    c.label,
                     (c.result or {}).get("forecast", []),
                     float(c.before.get("tracking_error", 0.0)),
                 )

@@ -15,6 +15,7 @@ compiled cvxpy problem: only parameter values change.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -57,6 +58,7 @@ from optimizer.core.snapshot import Snapshot, is_long_term
 MAX_ROUNDS = 4
 
 
+@functools.lru_cache(maxsize=None)
 def _pkg_version(name: str) -> str:
     try:
         return version(name)
@@ -78,8 +80,8 @@ class RunOptions:
     ``explain`` says how the binding constraints' costs are given: ``"duals"`` (default) estimates
     them from the shadow prices of the final solve, without any extra solve; ``"resolve"`` also
     measures the three most expensive by re-solving the continuous problem with each lifted
-    (three more solves); ``"none"`` lists the binding constraints without either. ``True`` and
-    ``False`` are accepted for ``"resolve"`` and ``"none"``.
+    (up to three more solves); ``"none"`` lists the binding constraints without either.
+    ``True`` and ``False`` are accepted for ``"duals"`` and ``"none"``.
     """
 
     explain: str | bool = "duals"
@@ -89,7 +91,7 @@ class RunOptions:
 
     def __post_init__(self) -> None:
         if self.explain is True:
-            self.explain = "resolve"
+            self.explain = "duals"
         elif self.explain is False:
             self.explain = "none"
         if self.explain not in EXPLAIN_MODES:

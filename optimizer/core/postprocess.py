@@ -69,9 +69,10 @@ class Evaluator:
         self.gN, self.gS, _ = pd.lot_gain_ratios()
         self.drag_pair = pd.pair_drag()
         self.lot_pair = pd.lot_acc * pd.n + pd.lot_sec
-        DA = (pd.D @ pd.A).tocsr()
-        self.dev_of_pair = np.asarray(DA.argmax(axis=0)).ravel()
-        self.m = DA.shape[0]
+        # D maps every security to one risk label: the label of each pair's security
+        dev_of_sec = np.asarray(pd.D.argmax(axis=0)).ravel()
+        self.dev_of_pair = dev_of_sec[pd.pair_sec]
+        self.m = pd.D.shape[0]
         lam = pd.settings.risk_aversion
         self.Gt = pd.Gt * math.sqrt(lam)
         self.sig2 = pd.sig**2 * lam
@@ -79,9 +80,9 @@ class Evaluator:
         self.unit_pair = np.where(pd.fractional[pd.pair_acc], FRACTION_UNIT, 1.0)
         self.unit_lot = np.where(pd.fractional[pd.lot_acc], FRACTION_UNIT, 1.0)
         self.rows = np.nonzero((pd.class_lo > -BIG) | (pd.class_hi < BIG))[0]
-        self.class_of_pair = np.array(
-            [pd.classes.index(pd.sec_class[i]) for i in pd.pair_sec], dtype=int
-        )
+        class_index = {c: i for i, c in enumerate(pd.classes)}
+        class_of_sec = np.array([class_index[c] for c in pd.sec_class], dtype=int)
+        self.class_of_pair = class_of_sec[pd.pair_sec]
         self.C = len(pd.classes)
         self.has_bps = float(bool((pd.k_sec > 0).any()))
         # the sparse incidence matrices (S, A, Ea, Eb, D A, Mc A) map every lot or pair to exactly

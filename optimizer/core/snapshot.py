@@ -17,6 +17,7 @@ import functools
 import hashlib
 import json
 import math
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -272,9 +273,23 @@ class Snapshot:
         raise KeyError(symbol)
 
     def sha256(self) -> str:
-        """SHA-256 (hex) of the canonical JSON form of this snapshot."""
+        """SHA-256 (hex) of the canonical JSON form of this snapshot.
+
+        Remembered per snapshot object while it lives (the snapshot is frozen), so the four
+        scenarios of one snapshot hash it once.
+        """
+        key = id(self)
+        hit = _SHA256.get(key)
+        if hit is not None and hit[0]() is self:
+            return hit[1]
         text = json.dumps(snapshot_to_dict(self), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        _SHA256[key] = (weakref.ref(self, lambda _ref, k=key: _SHA256.pop(k, None)), digest)
+        return digest
+
+
+# id(snapshot) -> (weak reference, digest): the entry goes when the snapshot does
+_SHA256: dict[int, tuple[weakref.ref[Snapshot], str]] = {}
 
 
 # --------------------------------------------------------------------------- holding period

@@ -199,7 +199,7 @@ class RunViewSet(
             household=household,
             scenario=data.validated_data["scenario"],
             actor=_actor(request),
-            idempotency_key=f"api-{request.user.pk}-{key}" if key else None,
+            idempotency_key=f"api-{household.pk}-{request.user.pk}-{key}" if key else None,
         )
         run = OptimizationRun.objects.get(pk=run.pk)
         return Response(s.RunSerializer(run).data, status=status.HTTP_201_CREATED)

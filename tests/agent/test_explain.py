@@ -118,7 +118,7 @@ QUESTIONS = [
 def test_loss_only_transition_is_said_for_the_adviser(loss_only: RunFacts) -> None:
     text = explain(loss_only, "adviser")
     assert "this is a loss-only transition; the $25,000.00 gain budget cannot be used." in text
-    assert text.startswith("3 trades (2 sales, 1 purchase) move $123,864")
+    assert text.startswith("3 trades (2 sales and 1 purchase) move $123,864")
     assert "a net loss of $17,500 (short term -$1,500, long term -$16,000)" in text
     assert "Tracking error to the target goes from 14.7% to 8.0%" in text
     assert (
@@ -266,7 +266,7 @@ def test_questions_about_a_ticker_the_run_does_not_know(loss_only: RunFacts) -> 
 
 def test_an_unmatched_question_gets_the_summary_and_what_is_covered(loss_only: RunFacts) -> None:
     reply = answer(loss_only, "hello")
-    assert reply.startswith("3 trades (2 sales, 1 purchase)")
+    assert reply.startswith("3 trades (2 sales and 1 purchase)")
     assert reply.endswith("ask about one of them for more.")
 
 

@@ -199,7 +199,7 @@ def test_a_grounded_model_text_is_used(stub: Stub, run: RunFacts) -> None:
     (body,) = stub.requests
     assert body["temperature"] == 0 and "tools" not in body
     user = body["messages"][1]["content"]
-    assert "FACTS:\n- 3 trades (2 sales, 1 purchase)" in user
+    assert "FACTS:\n- 3 trades (2 sales and 1 purchase)" in user
     assert "DRAFT (accurate, from the facts):" in user
     assert (
         "every number you write must be one of the facts' numbers" in body["messages"][0]["content"]

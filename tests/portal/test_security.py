@@ -275,3 +275,30 @@ def test_session_cookies_are_hardened(settings):
     assert settings.X_FRAME_OPTIONS == "DENY"
     assert "django.middleware.csrf.CsrfViewMiddleware" in settings.MIDDLEWARE
     assert dt.timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS) >= dt.timedelta(minutes=1)
+
+
+PUBLIC = {"login", "api-schema", "api-docs"}
+MINE = ("proposal", "run_", "scenario", "bulk_approve", "api-")
+
+
+def test_anonymous_reaches_no_page_and_no_api_object(full_book):
+    ids = sorted(
+        {
+            full_book.household.pk,
+            *Proposal.objects.values_list("pk", flat=True),
+            *OptimizationRun.objects.values_list("pk", flat=True),
+        }
+    )
+    client = HttpClient()
+    problems = []
+    for route, name in _patterns(get_resolver().url_patterns):
+        for url in _fill(route, [str(i) for i in ids]):
+            response = client.get(url)
+            body = response.content.decode(errors="replace")
+            if response.status_code == 200 and any(m in body for m in MARKERS_ALPHA):
+                problems.append(f"GET {url} ({name}) shows the firm's data")
+            if name.startswith(MINE) and name not in PUBLIC and response.status_code == 200:
+                problems.append(f"GET {url} ({name}) answered 200 to an anonymous visitor")
+            if name.startswith("api-") and name not in PUBLIC | {"api-token"}:
+                assert response.status_code in (401, 403), (url, response.status_code)
+    assert problems == []

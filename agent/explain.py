@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final, Literal
 
 from agent.parser import STOPWORDS
@@ -57,6 +57,8 @@ State = Literal["ok", "infeasible", "blocked", "failed", "pending"]
 MAX_TEXT_CHARS: Final = 6000
 #: Lines of an answer (the most relevant first).
 MAX_ANSWER_LINES: Final = 9
+#: Trade sentences given to a model (the rest are in the trade list).
+MAX_DETAIL_LINES: Final = 60
 #: Binding constraints whose dual estimate of cost is quoted (the most expensive first).
 MAX_ESTIMATES: Final = 3
 #: The wash-sale window, in days (IRS rule; the snapshot's default).
@@ -64,7 +66,6 @@ WASH_WINDOW_DAYS: Final = 30
 #: A relaxation that moves tracking error by less than this is "no change".
 TE_EPS: Final = Decimal("0.0005")
 
-_Q1: Final = Decimal("0.1")
 _ONE: Final = Decimal(1)
 
 
@@ -88,12 +89,8 @@ class RunFacts:
 
 # -- formatting (every number written is registered as a fact) -----------------------------
 def _d(value: Any) -> Decimal:
-    if isinstance(value, Decimal):
-        return value
-    try:
-        return Decimal(str(value))
-    except InvalidOperation:
-        return Decimal(0)
+    """A result value (decimal string, int or float) as a Decimal; a malformed one raises."""
+    return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
 def _round(value: Decimal, places: int) -> Decimal:
@@ -897,9 +894,15 @@ _ROLE_ORDER: Final = ("state", "cause", "check", "flag", "outlook")
 
 
 def fact_lines(sheet: FactSheet, *, detail: bool = True) -> list[str]:
-    """The fact sentences (what a model is given), in a fixed order."""
-    roles = (*_ROLE_ORDER, "detail") if detail else _ROLE_ORDER
-    return [ln.text for role in roles for ln in sheet.lines if ln.role == role]
+    """The fact sentences (what a model is given), in a fixed order; at most
+    ``MAX_DETAIL_LINES`` trade lines."""
+    out = [ln.text for role in _ROLE_ORDER for ln in sheet.lines if ln.role == role]
+    if detail:
+        trades = [ln.text for ln in sheet.lines if ln.role == "detail"]
+        out += trades[:MAX_DETAIL_LINES]
+        if len(trades) > MAX_DETAIL_LINES:
+            out.append("(The other trades are in the trade list.)")
+    return out
 
 
 def explain(run: RunFacts, audience: Audience = "adviser", sheet: FactSheet | None = None) -> str:

@@ -30,6 +30,7 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 import openai
+from openai.types.chat import ChatCompletion
 
 from agent.explain import FactSheet, check_numbers, fact_lines
 from agent.parser import ParseOutcome, parse_request
@@ -104,8 +105,8 @@ class Call:
 
 class ModelFailure(Exception):
     """The model gave no usable answer. ``reason`` is a short code (``timeout``,
-    ``connection``, ``http_<status>``, ``refusal``, ``no_tool_call``, ``invalid_json``,
-    ``schema``, ``empty``, ``number_check``); ``call`` is the record so far."""
+    ``connection``, ``http_<status>``, ``api_error``, ``bad_response``, ``refusal``,
+    ``no_tool_call``, ``invalid_json``, ``schema``, ``empty``); ``call`` is the record so far."""
 
     def __init__(self, reason: str, detail: str, call: Call) -> None:
         super().__init__(f"{reason}: {detail}")
@@ -168,10 +169,17 @@ class Transport:
             call.response = {"status_code": exc.status_code, "body": _jsonable(exc.body)}
             call.response_sha256 = sha256_of(call.response)
             raise ModelFailure(f"http_{exc.status_code}", exc.message, call) from exc
-        except openai.APIError as exc:  # e.g. a body that is not a completion
+        except openai.APIError as exc:
             call.latency_ms = _ms(started)
             raise ModelFailure("api_error", str(exc), call) from exc
+        except ValueError as exc:  # a body that is not JSON
+            call.latency_ms = _ms(started)
+            raise ModelFailure("bad_response", f"the response is not JSON: {exc}", call) from exc
         call.latency_ms = _ms(started)
+        if not isinstance(completion, ChatCompletion):  # e.g. an HTML page or a JSON list
+            call.response = {"body": str(completion)[:2000]}
+            call.response_sha256 = sha256_of(call.response)
+            raise ModelFailure("bad_response", "the response is not a chat completion", call)
         call.response = completion.model_dump(mode="json", exclude_none=True)
         call.response_sha256 = sha256_of(call.response)
         usage = getattr(completion, "usage", None)
@@ -199,9 +207,11 @@ def _message(completion: Any, call: Call) -> Any:
     if not choices:
         raise ModelFailure("empty", "the response has no choices", call)
     choice = choices[0]
-    message = choice.message
+    message = getattr(choice, "message", None)
+    if message is None:
+        raise ModelFailure("empty", "the response has no message", call)
     refusal = getattr(message, "refusal", None)
-    if refusal or choice.finish_reason == "content_filter":
+    if refusal or getattr(choice, "finish_reason", None) == "content_filter":
         raise ModelFailure("refusal", refusal or "the content filter stopped the answer", call)
     return message
 
@@ -265,9 +275,10 @@ def parse(text: str, *, known_symbols: Collection[str], transport: Transport | N
             for tc in (getattr(message, "tool_calls", None) or [])
             if getattr(tc, "type", "function") == "function"
         ]
-        if not tool_calls or tool_calls[0].function.name != TOOL_NAME:
+        function = getattr(tool_calls[0], "function", None) if tool_calls else None
+        if function is None or getattr(function, "name", None) != TOOL_NAME:
             raise ModelFailure("no_tool_call", f"the model did not call {TOOL_NAME}", call)
-        raw = tool_calls[0].function.arguments
+        raw = str(getattr(function, "arguments", None) or "")
         try:
             arguments = json.loads(raw)
         except (TypeError, ValueError) as exc:

@@ -89,7 +89,7 @@ class EditRefused(WorkflowError):
 def _lock(proposal: Proposal) -> Proposal:
     """The proposal's row, locked until the transaction ends (concurrent writers queue here)."""
     return (
-        Proposal.objects.select_for_update()
+        Proposal.objects.select_for_update(of=("self",))
         .select_related("household__firm", "run__snapshot", "run__result", "prepared_by")
         .get(pk=proposal.pk)
     )
@@ -235,7 +235,7 @@ def proposal_stage(*, run: OptimizationRun, actor: User) -> Proposal:
 @transaction.atomic
 def _stage(*, run: OptimizationRun, actor: User) -> Proposal:
     run = (
-        OptimizationRun.objects.select_for_update()
+        OptimizationRun.objects.select_for_update(of=("self",))
         .select_related("household__firm", "snapshot", "result")
         .get(pk=run.pk)
     )
@@ -343,7 +343,7 @@ def _stage(*, run: OptimizationRun, actor: User) -> Proposal:
         },
     )
     older = (
-        Proposal.objects.select_for_update()
+        Proposal.objects.select_for_update(of=("self",))
         .filter(household=run.household, scenario=run.scenario, status__in=OPEN_STATUSES)
         .exclude(pk=proposal.pk)
         .select_related("household__firm")
@@ -658,7 +658,7 @@ def proposal_approve(
     )
     if final:
         siblings = (
-            Proposal.objects.select_for_update()
+            Proposal.objects.select_for_update(of=("self",))
             .filter(household=p.household, status__in=OPEN_STATUSES)
             .exclude(pk=p.pk)
             .select_related("household__firm")

@@ -173,7 +173,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Advisory Portal API",
     "DESCRIPTION": (
         "Households, accounts, lots, IPS, optimization runs, proposals and approvals, with the "
-        "portal's object-level permissions. Token (`Authorization: Token <key>`) or session auth."
+        "portal's object-level permissions. Token (Authorization: Token <key>) or session auth."
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,

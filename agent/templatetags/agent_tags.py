@@ -1,4 +1,5 @@
-"""The plain-language request box on the household page (firm staff only)."""
+"""The agent on other pages: the request box on the household page and a run's explanation
+(firm staff only)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from accounts.access import can_change_household, is_firm_staff
 from accounts.models import Household
 from agent.forms import AgentRequestForm
 from agent.models import AgentInteraction, InteractionKind
+from agent.services import answers_for_run, cached_explanation, deterministic_explanation
 from optimizer.models import OptimizationRun
 
 register = template.Library()
@@ -40,4 +42,26 @@ def agent_request_box(context: template.Context, household: Household) -> dict[s
                 "-created_at", "-id"
             )[:SHOWN]
         ),
+    }
+
+
+@register.inclusion_tag("portal/agent/_run_explanation.html", takes_context=True)
+def agent_run_explanation(context: template.Context, run: OptimizationRun | None) -> dict[str, Any]:
+    """A run's explanation and its questions, read-only, for other pages (e.g. a proposal's):
+    the recorded explanation, or the deterministic one (nothing is recorded here). Firm staff
+    only: a client never sees the adviser's rationale."""
+    user: Any = context.get("user")
+    if run is None or not is_firm_staff(user) or user.firm_id != run.household.firm_id:
+        return {"show": False}
+    if not run.is_finished:
+        return {"show": True, "run": run, "pending": True}
+    recorded = cached_explanation(run, "adviser")
+    text = recorded.text if recorded else deterministic_explanation(run, "adviser")
+    return {
+        "show": True,
+        "run": run,
+        "pending": False,
+        "paragraphs": [p for p in text.split("\n\n") if p.strip()],
+        "recorded": recorded,
+        "answers": list(answers_for_run(run)),
     }

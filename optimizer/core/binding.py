@@ -10,8 +10,9 @@ dollars) per dollar of the limit.
 
 What a constraint costs is given two ways:
 
-- ``estimated_effect`` (every entry, no extra solve): shadow price x a stated relaxation (e.g.
-  $1,000 more gain budget, one percentage point of an asset-class bound, the blocked lots' value).
+- ``estimated_effect`` (every entry, no extra solve): shadow price x a stated relaxation ($1,000
+  more gain budget, less cash floor, of sales of blocked lots or of blocked purchases; one
+  percentage point of an asset-class bound or a maximum weight).
   The optimal value of the continuous problem is convex in the limit, so this first-order
   estimate is an upper bound on what the relaxation would save; it is exact while the set of
   binding constraints does not change. The text says "estimated from the dual".
@@ -168,7 +169,11 @@ def binding_constraints(
                     f"The {_money(cap)} {label} binds: {_money(used)} realized (with year to date); "
                     f"{_pct(share)} of the {_money(avail)} gains available were used."
                 ),
-                "_estimate": (y, STEP_DOLLARS, f"each additional {_money(STEP_DOLLARS)} of {label}"),
+                "_estimate": (
+                    y,
+                    STEP_DOLLARS,
+                    f"{_money(STEP_DOLLARS)} more {label}",
+                ),
             }
         )
     cash_d = dual("cash")
@@ -230,25 +235,24 @@ def binding_constraints(
                 }
             )
     # blocks: aggregate the duals of zero upper bounds by reason and symbol
-    # (max dual, blocked value $, sum of dual x blocked value $)
+    # (max dual, blocked value $)
     agg: dict[tuple[str, str, str], list[float]] = {}
     xd = dual("x_ub")
     for j, reasons in pd.sell_block.items():
         if xd.size and xd[j] > DUAL_TOL and "mode" not in reasons:
             for reason in reasons:
-                agg.setdefault((reason, syms[pd.lot_sec[j]], "sell"), [0.0, 0.0, 0.0])
+                agg.setdefault((reason, syms[pd.lot_sec[j]], "sell"), [0.0, 0.0])
                 e = agg[(reason, syms[pd.lot_sec[j]], "sell")]
                 e[0] = max(e[0], float(xd[j]))
                 e[1] += float(pd.lot_u[j] * pd.V)
-                e[2] += float(xd[j]) * float(pd.lot_u[j] * pd.V)
     bd = dual("b_ub")
     for k, reasons in pd.buy_block.items():
         if bd.size and bd[k] > DUAL_TOL and "mode" not in reasons:
             for reason in reasons:
-                agg.setdefault((reason, syms[pd.pair_sec[k]], "buy"), [0.0, 0.0, 0.0])
+                agg.setdefault((reason, syms[pd.pair_sec[k]], "buy"), [0.0, 0.0])
                 e = agg[(reason, syms[pd.pair_sec[k]], "buy")]
                 e[0] = max(e[0], float(bd[k]))
-    for (reason, sym, side), (price, value, dual_value) in sorted(agg.items()):
+    for (reason, sym, side), (price, value) in sorted(agg.items()):
         words = REASON_WORDS.get(reason, reason)
         entry: dict[str, Any] = {
             "constraint": f"{reason}:{sym}",
@@ -262,11 +266,12 @@ def binding_constraints(
         }
         if side == "sell":
             entry["blocked_value"] = str(cents(Decimal(str(value))))
-            # the bound of each blocked lot moves from 0 to its whole value
+            # a lot's bound moves from 0 to `step` (the best lot: the largest dual)
+            step = min(STEP_DOLLARS, value)
             entry["_estimate"] = (
-                dual_value / value if value > 0 else 0.0,
-                value,
-                f"allowing the sale of the blocked {sym} lots ({_money(value)})",
+                price,
+                step,
+                f"allowing {_money(step)} of sales from the blocked {sym} lots",
             )
         else:
             entry["_estimate"] = (
@@ -430,12 +435,7 @@ def flags(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
         )
     group = {x.symbol: x.identical_group for x in s.securities}
     loss_groups = sorted(
-        {
-            group[t.symbol]
-            for t in trades
-            for ls in t.lots
-            if ls.taxable and ls.realized_gain < 0
-        }
+        {group[t.symbol] for t in trades for ls in t.lots if ls.taxable and ls.realized_gain < 0}
     )
     for g in loss_groups:
         until = s.as_of.toordinal() + s.wash_sale.window_days

@@ -58,7 +58,7 @@ from optimizer.core.snapshot import Snapshot, is_long_term
 MAX_ROUNDS = 4
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _pkg_version(name: str) -> str:
     try:
         return version(name)

@@ -69,6 +69,8 @@ class Evaluator:
         self.gN, self.gS, _ = pd.lot_gain_ratios()
         self.drag_pair = pd.pair_drag()
         self.lot_pair = pd.lot_acc * pd.n + pd.lot_sec
+        self.DA = (pd.D @ pd.A).tocsr()  # pair -> risk label
+        self.K = (pd.Mc @ pd.A).tocsr()  # pair -> asset class
         # D maps every security to one risk label: the label of each pair's security
         dev_of_sec = np.asarray(pd.D.argmax(axis=0)).ravel()
         self.dev_of_pair = dev_of_sec[pd.pair_sec]
@@ -85,8 +87,9 @@ class Evaluator:
         self.class_of_pair = class_of_sec[pd.pair_sec]
         self.C = len(pd.classes)
         self.has_bps = float(bool((pd.k_sec > 0).any()))
-        # the sparse incidence matrices (S, A, Ea, Eb, D A, Mc A) map every lot or pair to exactly
-        # one row: their products are bucket sums, done with bincount in the same order
+        # S, A, Ea and Eb map every lot or pair to exactly one row, columns in order: their
+        # products are bucket sums, done with bincount in the same order (same floats). The
+        # products D A and Mc A keep their sparse form: scipy orders their columns its own way.
         self.has_cash_class = pd.cash_lo > -BIG or pd.cash_hi < BIG
         self.sell_rate = self.lp * (1 - self.k_lot) / pd.V  # cash weight per share sold
         self.buy_rate = self.pp * (1 + self.k_pair) / pd.V  # cash weight per share bought
@@ -103,11 +106,11 @@ class Evaluator:
 
     def to_devs(self, h: np.ndarray) -> np.ndarray:
         """``D A @ h``: pair values summed per risk label."""
-        return np.bincount(self.dev_of_pair, weights=h, minlength=self.m)
+        return np.asarray(self.DA @ h)
 
     def to_classes(self, h: np.ndarray) -> np.ndarray:
         """``Mc A @ h``: pair values summed per asset class."""
-        return np.bincount(self.class_of_pair, weights=h, minlength=self.C)
+        return np.asarray(self.K @ h)
 
     # ------------------------------------------------------------ basic quantities
 
@@ -120,14 +123,21 @@ class Evaluator:
         """Tickets of the trade list, sells first, in pair order (deterministic)."""
         out: list[Order] = []
         sold = np.nonzero(dz.sell > 0)[0]
-        by_pair: dict[int, list[int]] = {}
-        for j in sold:
-            by_pair.setdefault(int(self.lot_pair[j]), []).append(int(j))
-        for k in sorted(by_pair):
-            lots = tuple(by_pair[k])
-            out.append(Order("sell", k, lots, float(sum(dz.sell[j] for j in lots) * self.pp[k])))
-        for kb in np.nonzero(dz.buy > 0)[0]:
-            out.append(Order("buy", int(kb), (), float(dz.buy[kb] * self.pp[kb])))
+        if len(sold):
+            pairs = self.lot_pair[sold]
+            # shares sold per pair, added lot by lot in lot order
+            shares = np.bincount(pairs, weights=dz.sell[sold], minlength=self.pd.P)
+            order = np.argsort(pairs, kind="stable")
+            keys, starts = np.unique(pairs[order], return_index=True)
+            lots = sold[order].tolist()
+            ends = [*starts[1:].tolist(), len(lots)]
+            values = (shares[keys] * self.pp[keys]).tolist()
+            for k, a, e, value in zip(keys.tolist(), starts.tolist(), ends, values, strict=True):
+                out.append(Order("sell", k, tuple(lots[a:e]), value))
+        bought = np.nonzero(dz.buy > 0)[0]
+        values = (dz.buy[bought] * self.pp[bought]).tolist()
+        for kb, value in zip(bought.tolist(), values, strict=True):
+            out.append(Order("buy", kb, (), value))
         return out
 
     def tickets_per_account(self, dz: Discrete) -> np.ndarray:
@@ -246,22 +256,12 @@ def round_solution(ev: Evaluator, x: np.ndarray, b: np.ndarray) -> Discrete:
     """Round a continuous solution to share units (see the module docstring)."""
     pd = ev.pd
     V = pd.V
-    s_cont = x * V / ev.lp if pd.L else np.zeros(0)
-    sell = np.zeros(pd.L)
-    for j in range(pd.L):
-        s = s_cont[j]
-        q = pd.lot_q[j]
-        unit = ev.unit_lot[j]
-        if s <= 1e-9 * max(q, 1.0):
-            continue
-        if s >= q * (1 - 1e-6) - 1e-9:
-            sell[j] = q
-            continue
-        if pd.lot_g[j] < 0 and pd.lot_taxable[j]:
-            r = math.ceil(s / unit - 1e-6) * unit
-        else:
-            r = math.floor(s / unit + 1e-6) * unit
-        sell[j] = q if r >= q - 1e-12 else r
+    s = x * V / ev.lp if pd.L else np.zeros(0)
+    q, unit = pd.lot_q, ev.unit_lot
+    loss = (pd.lot_g < 0) & pd.lot_taxable
+    r = np.where(loss, np.ceil(s / unit - 1e-6) * unit, np.floor(s / unit + 1e-6) * unit) + 0.0
+    r = np.where(r >= q - 1e-12, q, r)
+    sell = np.where(s <= 1e-9 * np.maximum(q, 1.0), 0.0, np.where(s >= q * (1 - 1e-6) - 1e-9, q, r))
     buy_cont = b * V / ev.pp
     buy = np.floor(buy_cont / ev.unit_pair + 1e-6) * ev.unit_pair
     buy[buy_cont <= 0] = 0.0

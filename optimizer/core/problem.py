@@ -472,9 +472,7 @@ class SolverData:
             raise SolverFailed(f"{self.solver_name} failed: {exc}") from None
         sol = self.conic.invert(raw, SolverInverseData(self.inverse, self.conic, dict(options)))
         attr = sol.attr
-        solve_time = float(attr.get(cps.SOLVE_TIME) or 0.0) + float(
-            attr.get(cps.SETUP_TIME) or 0.0
-        )
+        solve_time = float(attr.get(cps.SOLVE_TIME) or 0.0) + float(attr.get(cps.SETUP_TIME) or 0.0)
         iters = int(attr.get(cps.NUM_ITERS) or 0)
         status = sol.status
         if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, cp.UNBOUNDED):
@@ -496,7 +494,6 @@ class SolverData:
             iterations=iters,
             duals=duals,
         )
-
 
     def _solve_clarabel(
         self, values: dict[str, Any], options: dict[str, Any]
@@ -520,7 +517,7 @@ class SolverData:
                 P, data[cps.C], data[cps.A], data[cps.B], self.cones, settings
             )
             raw = solver.solve()
-        except Exception as exc:  # noqa: BLE001 - any failure inside the solver
+        except Exception as exc:  # whatever the solver raises becomes SolverFailed
             raise SolverFailed(f"CLARABEL failed: {exc}") from None
         status = CLARABEL.STATUS_MAP.get(str(raw.status), cp.SOLVER_ERROR)
         solve_time, iters = float(raw.solve_time), int(raw.iterations)

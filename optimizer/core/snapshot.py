@@ -284,12 +284,16 @@ class Snapshot:
             return hit[1]
         text = json.dumps(snapshot_to_dict(self), sort_keys=True, separators=(",", ":"))
         digest = hashlib.sha256(text.encode()).hexdigest()
-        _SHA256[key] = (weakref.ref(self, lambda _ref, k=key: _SHA256.pop(k, None)), digest)
+        _SHA256[key] = (weakref.ref(self, functools.partial(_forget_sha256, key)), digest)
         return digest
 
 
 # id(snapshot) -> (weak reference, digest): the entry goes when the snapshot does
 _SHA256: dict[int, tuple[weakref.ref[Snapshot], str]] = {}
+
+
+def _forget_sha256(key: int, _ref: object) -> None:
+    _SHA256.pop(key, None)
 
 
 # --------------------------------------------------------------------------- holding period

@@ -132,6 +132,8 @@ class HouseholdViewSet(FilterMixin, viewsets.ReadOnlyModelViewSet[Any]):
     Filter("tax_treatment", "tax_treatment", "str", "taxable, deferred or exempt."),
 )
 class AccountViewSet(FilterMixin, viewsets.ReadOnlyModelViewSet[Any]):
+    """Custodial accounts of the households you may read (cash in dollars)."""
+
     serializer_class = s.AccountSerializer
 
     def get_queryset(self) -> QuerySet[Any]:
@@ -145,6 +147,8 @@ class AccountViewSet(FilterMixin, viewsets.ReadOnlyModelViewSet[Any]):
     Filter("open", "closed_on__isnull", "bool", "Open lots only (true) or closed (false)."),
 )
 class LotViewSet(FilterMixin, viewsets.ReadOnlyModelViewSet[Any]):
+    """Tax lots: quantity, total cost basis, acquisition and holding-period dates."""
+
     serializer_class = s.TaxLotSerializer
 
     def get_queryset(self) -> QuerySet[Any]:

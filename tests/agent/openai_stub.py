@@ -27,6 +27,8 @@ class Reply:
     refusal: str | None = None
     status: int = 200
     delay: float = 0.0
+    raw_body: bytes | None = None  # sent as it is (a broken server)
+    content_type: str = "application/json"
     usage: dict[str, int] = field(
         default_factory=lambda: {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150}
     )
@@ -53,6 +55,10 @@ def slow(seconds: float, reply: Reply | None = None) -> Reply:
 
 def http_error(status: int) -> Reply:
     return Reply(status=status)
+
+
+def raw(body: bytes, content_type: str = "application/json") -> Reply:
+    return Reply(raw_body=body, content_type=content_type)
 
 
 class Stub:
@@ -112,13 +118,21 @@ def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
             if reply.status != 200:
                 self._send(reply.status, {"error": {"message": "stub error", "type": "stub"}})
                 return
+            if reply.raw_body is not None:
+                self._send(200, reply.raw_body, reply.content_type)
+                return
             self._send(200, _completion(body, reply))
 
-        def _send(self, status: int, payload: dict[str, Any]) -> None:
-            data = json.dumps(payload).encode()
+        def _send(
+            self,
+            status: int,
+            payload: dict[str, Any] | bytes,
+            content_type: str = "application/json",
+        ) -> None:
+            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
             try:
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)

@@ -19,6 +19,7 @@ from tests.agent.openai_stub import (
     Reply,
     Stub,
     http_error,
+    raw,
     refusal,
     running_stub,
     slow,
@@ -134,6 +135,10 @@ def test_a_model_spec_with_an_unknown_ticker_becomes_a_question(stub: Stub) -> N
         (refusal("I can't help with trading."), "refusal"),
         (http_error(500), "http_500"),
         (http_error(429), "http_429"),
+        (raw(b"<html>gateway</html>", "text/html"), "bad_response"),
+        (raw(b"{not json"), "bad_response"),
+        (raw(b"[]"), "bad_response"),
+        (raw(b'{"choices": []}'), "empty"),
     ],
 )
 def test_bad_answers_fall_back_to_the_offline_parser(stub: Stub, reply: Reply, reason: str) -> None:

@@ -41,9 +41,8 @@ def test_adviser_approves_a_proposal_and_an_outsider_gets_404(e2e_book, live_ser
         try:
             page.wait_for_selector("button[data-stage=moderate]", timeout=60_000)
         except Exception:
-            page.screenshot(path=str(ARTIFACTS / "debug.png"), full_page=True)
-            print(page.content())
-            raise
+            page.screenshot(path=str(ARTIFACTS / "03-scenarios-failed.png"), full_page=True)
+            raise AssertionError(page.inner_text("main")) from None
         assert "Scenarios · Smith Household" in page.locator("h1").first.inner_text()
         assert page.locator("section.scenario svg.chart").count() == 1
         page.screenshot(path=str(ARTIFACTS / "03-scenarios.png"), full_page=True)

@@ -373,3 +373,26 @@ def test_the_whole_flow_with_a_model(priced_book, model, django_capture_on_commi
     assert "Model text rejected by the number check; deterministic answer." in body
     assert "$9,999" not in body
     assert len(model.requests) == 4
+
+
+# -- the explanation on other pages (e.g. the proposal page) ------------------------------------
+def _render_tag(user, run) -> str:
+    from django.template import Context, Template
+
+    return Template("{% load agent_tags %}{% agent_run_explanation run %}").render(
+        Context({"user": user, "run": run})
+    )
+
+
+@pytest.mark.parametrize("role", ("owner", *READERS))
+def test_the_explanation_tag_shows_the_rationale_to_firm_staff(priced_book, agent_run, role):
+    html = _render_tag(getattr(priced_book, role), agent_run)
+    assert "Why these trades" in html
+    assert "The no-sell restriction on VTI (adviser request) forced a deviation" in html
+    assert reverse("agent_run", args=[agent_run.pk]) in html
+    assert not AgentInteraction.objects.filter(kind="explain").exists()  # read-only
+
+
+@pytest.mark.parametrize("role", HIDDEN)
+def test_the_explanation_tag_shows_nothing_to_clients_and_outsiders(priced_book, agent_run, role):
+    assert "Why these trades" not in _render_tag(getattr(priced_book, role), agent_run)

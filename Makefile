@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_URL ?= postgres://portal:portal@127.0.0.1:5432/portal
 
-.PHONY: run test lint fmt venv migrate demo test-sqlite test-postgres system-deps services worker bench clean
+.PHONY: run test lint fmt venv migrate demo test-sqlite test-postgres system-deps worker beat bench clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ test: system-deps lint test-sqlite test-postgres
 
 worker: venv
 	$(BIN)/celery -A portal worker -l info
+
+beat: venv
+	$(BIN)/celery -A portal beat -l info
 
 bench: venv
 	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f; done

@@ -122,6 +122,7 @@ def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "security__symbol"
     )
     can_change = can_change_household(request.user, household)
+    runs = list(runs_visible(request.user).filter(household=household)[:12])
     context = {
         "household": household,
         "valuation": valuation,
@@ -130,7 +131,8 @@ def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "advisers": household.advisers.all(),
         "can_change": can_change,
         "is_staff": is_firm_staff(request.user),
-        "runs": list(runs_visible(request.user).filter(household=household)[:12]),
+        "runs": runs,
+        "pending_runs": ",".join(str(r.pk) for r in runs if not r.is_finished),
         "proposals": list(
             proposals_visible(request.user)
             .filter(household=household)

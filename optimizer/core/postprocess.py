@@ -430,7 +430,8 @@ def drop_orders(
     d = ev.deviation(x, b)
     sd = ev.sigma_d(d)
     R, R_S = float(ev.gN @ x), float(ev.gS @ x)
-    base_tax = ev.tax(R, R_S)
+    tax = ev.tax_fn()
+    base_tax = tax(R, R_S)
     for o in orders:
         small = o.value < min_trade_value - 1e-9
         e = int(ev.dev_of_pair[o.pair])
@@ -445,7 +446,7 @@ def drop_orders(
             dR, dS = float(ev.gN[idx] @ xo), float(ev.gS[idx] @ xo)
             lin = float(ev.k_lot[idx] @ xo) + ev.drag_pair[o.pair] * delta
         d_te = -2.0 * delta * sd[e] + delta * delta * ev.sigma_diag[e]
-        new_tax = ev.tax(R - dR, R_S - dS)
+        new_tax = tax(R - dR, R_S - dS)
         benefit = -(d_te + new_tax - base_tax - lin - pd.ticket_fee_w)
         if not small and (not use_fee_test or benefit <= 1e-12):
             continue
@@ -582,8 +583,7 @@ def improve(
     pd = ev.pd
     cur = dz.copy()
     x, b = ev.weights(cur)
-    d = ev.deviation(x, b)
-    sd = ev.sigma_d(d)
+    sd = ev.sigma_d(ev.deviation(x, b))  # lambda Sigma d, kept up to date move by move
     R, R_S = float(ev.gN @ x), float(ev.gS @ x)
     # a move can only be judged locally from a feasible trade list (repair's output)
     feas = _Feasibility(ev, cur) if not ev.violations(cur) else None
@@ -643,19 +643,23 @@ def improve(
             ok = feas.check(k, delta, dcash, dR, dS) if feas is not None else None
             if ok is False:
                 continue
-            cand = cur.copy()
-            if is_buy:
-                cand.buy[idx] += unit
+            if ok is None:
+                cand = cur.copy()
+                if is_buy:
+                    cand.buy[idx] += unit
+                else:
+                    cand.sell[idx] += unit
+                if ev.violations(cand):
+                    continue
+                cur = cand
+            elif is_buy:  # clearly feasible: cur is this function's own copy
+                cur.buy[idx] += unit
             else:
-                cand.sell[idx] += unit
-            if ok is None and ev.violations(cand):
-                continue
+                cur.sell[idx] += unit
             if feas is not None:
                 feas.apply(k, delta, dcash, dR, dS)
-            cur = cand
             cash_now = None
-            d = d + delta * _unit(len(d), e)
-            sd = sd + delta * _sigma_col(ev, e)
+            sd += delta * _sigma_col(ev, e)
             sdl = sd.tolist()
             R, R_S = R + dR, R_S + dS
             tax0 = tax(R, R_S)

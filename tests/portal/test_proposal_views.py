@@ -473,3 +473,25 @@ def test_proposal_list(priced_book, proposal, role):
     assert response.status_code == 200
     shown = re.findall(r'href="/proposals/(\d+)/"', response.content.decode())
     assert shown == ([str(proposal.pk)] if role in ("owner", "colleague", "compliance") else [])
+
+
+def test_household_page_polls_while_a_run_is_unfinished(priced_book):
+    run = OptimizationRun.objects.create(
+        household=priced_book.household,
+        scenario="moderate",
+        as_of=priced_book.ips.effective_date,
+        idempotency_key="queued-2",
+        requested_by=priced_book.owner,
+    )
+    body = (
+        login(priced_book.owner)
+        .get(reverse("household_detail", args=[priced_book.household.pk]))
+        .content.decode()
+    )
+    assert f'data-status-url="{reverse("run_status")}?ids={run.pk}"' in body
+    assert f'data-run-id="{run.pk}"' in body and "portal/portal.js" in body
+    for role in ("client_user",):
+        other = login(getattr(priced_book, role)).get(
+            reverse("household_detail", args=[priced_book.household.pk])
+        )
+        assert "Recent runs" not in other.content.decode()

@@ -2,15 +2,19 @@
 
 1. Resolve the scenario knobs and build the weight-scaled arrays (:mod:`model`).
 2. Relaxed convex solve with every block but without the no-buy-and-sell rule.
-3. Fix each identical group's direction from it and re-solve at lot level (:mod:`direction`).
+3. Fix each identical group's direction from it and re-solve at lot level (:mod:`direction`);
+   no re-solve when the relaxed optimum already obeys the directions (then it is optimal for
+   the direction-fixed problem too).
 4. Round to share units, repair, drop small or unprofitable orders and re-solve with them fixed
    to zero, keeping the best feasible trade list by the exact objective (:mod:`postprocess`).
 5. Build the trades in exact Decimal and pass them through the independent checker; a failure
    raises :class:`CheckFailed` - it is never returned as feasible.
-6. Metrics before/after, binding-constraint facts, flags and the multi-year forecast.
+6. Metrics before/after, binding-constraint facts (costs estimated from the duals, or measured
+   by re-solving when ``RunOptions(explain="resolve")``), flags and the multi-year forecast.
 
 Every solve of one run (and of the four scenarios of :func:`solve_scenarios`) uses the same
-compiled cvxpy problem: only parameter values change.
+compiled cvxpy problem: only parameter values change. ``Result.solver.solves`` counts them,
+``solve_time_s`` adds up their solver-reported times and ``core_time_s`` is the whole call.
 """
 
 from __future__ import annotations

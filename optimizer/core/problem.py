@@ -209,8 +209,9 @@ class CompiledModel:
 
         The first solve compiles the problem through cvxpy (``get_problem_data``: the DPP
         parameter-to-solver-data tensors). Every solve then applies the parameter vector to those
-        tensors with numpy, hands the data to cvxpy's solver interface and maps the primal and
-        dual vectors back by variable and constraint id (:class:`SolverData`), which skips
+        tensors with numpy, hands the data to the solver (Clarabel directly, SCS through cvxpy's
+        interface) and maps the primal and dual vectors back by variable and constraint id
+        (:class:`SolverData`), a new solver object every time, which skips
         cvxpy's per-solve Python work (parameter validation, reduction chain, unpacking) without
         changing the data the solver receives. A problem whose compiled form does not fit that
         mapping falls back to ``problem.solve``.
@@ -511,8 +512,8 @@ class SolverData:
             P = sp.triu(data[cps.P]).tocsc()
         else:
             P = sp.csc_array((data[cps.C].size, data[cps.C].size))
-        settings = CLARABEL.parse_solver_opts(False, dict(options))
         try:
+            settings = CLARABEL.parse_solver_opts(False, dict(options))
             solver = clarabel.DefaultSolver(
                 P, data[cps.C], data[cps.A], data[cps.B], self.cones, settings
             )

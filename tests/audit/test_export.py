@@ -303,26 +303,26 @@ def test_not_a_zip_is_refused(tmp_path):
 
 
 def test_other_apps_register_exporters(finished_run, today):
-    def proposals(ctx):
+    def widgets(ctx):
         rows = [{"id": 7, "firm": ctx.firm.slug, "status": "approved"}]
-        return table_files("records/proposals", ["id", "firm", "status"], rows)
+        return table_files("records/test_widgets", ["id", "firm", "status"], rows)
 
-    register_exporter("proposals", proposals)
+    register_exporter("test_widgets", widgets)
     try:
         package = exam_package_build(
             firm=finished_run.household.firm, date_from=today, date_to=today
         )
         entries = _entries(package.data)
-        assert entries["records/proposals.csv"] == b"id,firm,status\n7,alpha,approved\n"
-        assert json.loads(entries["records/proposals.json"]) == [
+        assert entries["records/test_widgets.csv"] == b"id,firm,status\n7,alpha,approved\n"
+        assert json.loads(entries["records/test_widgets.json"]) == [
             {"firm": "alpha", "id": 7, "status": "approved"}
         ]
-        assert "proposals" in package.manifest["exporters"]
-        assert package.manifest["files"]["records/proposals.csv"]["rows"] == 1
+        assert "test_widgets" in package.manifest["exporters"]
+        assert package.manifest["files"]["records/test_widgets.csv"]["rows"] == 1
         assert verify_package(package.data).ok
         register_exporter("clash", lambda ctx: [ExportFile("records/lots.csv", b"x")])
         with pytest.raises(ValueError, match=r"records/lots\.csv, which is already taken"):
             exam_package_build(firm=finished_run.household.firm, date_from=today, date_to=today)
     finally:
-        unregister_exporter("proposals")
+        unregister_exporter("test_widgets")
         unregister_exporter("clash")

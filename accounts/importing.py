@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -219,12 +220,13 @@ def _import(
                 ]
             )
     book = _Book(firm=firm, custodian=custodian)
-    planner: type[_Plan] = {
-        Kind.POSITIONS: _PositionsPlan,
-        Kind.LOTS: _LotsPlan,
-        Kind.TRANSACTIONS: _TransactionsPlan,
-    }[parsed.kind]
-    plan = planner(parsed=parsed, book=book, tolerance=tolerance, method=method)
+    plan: _Plan
+    if parsed.kind == Kind.POSITIONS:
+        plan = _PositionsPlan(parsed=parsed, book=book, tolerance=tolerance, method=method)
+    elif parsed.kind == Kind.LOTS:
+        plan = _LotsPlan(parsed=parsed, book=book, tolerance=tolerance, method=method)
+    else:
+        plan = _TransactionsPlan(parsed=parsed, book=book, tolerance=tolerance, method=method)
     problems = [*parsed.problems, *plan.problems]
     if problems:
         raise ImportFileError(sorted(problems, key=lambda p: (p.line or 0, p.field)))
@@ -399,7 +401,7 @@ def _jsonable(value: Any) -> Any:
 # --------------------------------------------------------------------------- plans
 
 
-class _Plan:
+class _Plan(ABC):
     """Everything an import would write, computed (and checked) before anything is."""
 
     def __init__(self, *, parsed: ParsedFile, book: _Book, tolerance: Decimal, method: str) -> None:
@@ -433,17 +435,20 @@ class _Plan:
             )
         return security
 
+    @abstractmethod
     def build(self) -> None:
-        raise NotImplementedError
+        """Check every row against the book and plan the writes (nothing is written)."""
 
+    @abstractmethod
     def summary(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """Counts and effects of the planned import, for the batch record."""
 
     def audit_summary(self) -> dict[str, Any]:
         return self.summary()
 
+    @abstractmethod
     def write(self, *, batch: ImportBatch, actor: User | None, reason: str) -> None:
-        raise NotImplementedError
+        """Write the planned rows (inside the import's transaction)."""
 
 
 # -- positions ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ is there enough to sell) is checked by ``accounts.importing``.
 from __future__ import annotations
 
 import datetime as dt
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,7 +55,7 @@ def cents(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-class CsvFormat:
+class CsvFormat(ABC):
     """A custodian's CSV layout. Subclasses set the class attributes and override the hooks."""
 
     name: ClassVar[str]
@@ -88,9 +89,9 @@ class CsvFormat:
         """The cash balance of a cash row, in dollars."""
         return row.number(self.cash_field, places=MONEY_PLACES, required=True)
 
+    @abstractmethod
     def action(self, row: Row) -> tuple[Action | None, str]:
         """The normalized action of a transactions row (None after reporting a problem)."""
-        raise NotImplementedError
 
     def trade_date(self, row: Row) -> dt.date | None:
         return row.date("trade_date", self.parse_date, required=True)

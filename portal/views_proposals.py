@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -356,39 +357,50 @@ def proposal_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("proposal_detail", pk=proposal.pk)
 
 
+def _decide(
+    request: HttpRequest,
+    pk: int,
+    form_class: type[Any],
+    service: Callable[..., Proposal],
+    *,
+    form_key: str | None = None,
+    comment: bool = True,
+) -> Proposal | HttpResponse:
+    """One workflow step from a posted form: the proposal after the service, or the page again
+    (400 for a bad form, the refusal for a refused step). ``form_key`` re-renders the form."""
+    proposal = proposal_for_user_or_404(request.user, pk)
+    form = form_class(request.POST)
+    kept = {form_key: form} if form_key else {}
+    if not form.is_valid():
+        return _render_proposal(request, proposal, status=400, **kept)
+    extra = {"comment": form.cleaned_data["comment"]} if comment else {}
+    try:
+        return service(
+            proposal=proposal,
+            actor=_user(request),
+            expected_version=form.cleaned_data["version"],
+            **extra,
+        )
+    except wf.WorkflowError as exc:
+        return _refused(request, proposal, exc, **kept)
+
+
 @login_required
 @require_POST
 def proposal_submit(request: HttpRequest, pk: int) -> HttpResponse:
-    proposal = proposal_for_user_or_404(request.user, pk)
-    form = WithdrawForm(request.POST)
-    if not form.is_valid():
-        return _render_proposal(request, proposal, status=400)
-    try:
-        wf.proposal_submit(
-            proposal=proposal, actor=_user(request), expected_version=form.cleaned_data["version"]
-        )
-    except wf.WorkflowError as exc:
-        return _refused(request, proposal, exc)
+    done = _decide(request, pk, WithdrawForm, wf.proposal_submit, comment=False)
+    if isinstance(done, HttpResponse):
+        return done
     messages.success(request, "Submitted for review.")
-    return redirect("proposal_detail", pk=proposal.pk)
+    return redirect("proposal_detail", pk=done.pk)
 
 
 @login_required
 @require_POST
 def proposal_approve(request: HttpRequest, pk: int) -> HttpResponse:
-    proposal = proposal_for_user_or_404(request.user, pk)
-    form = ApproveForm(request.POST)
-    if not form.is_valid():
-        return _render_proposal(request, proposal, status=400, approve_form=form)
-    try:
-        done = wf.proposal_approve(
-            proposal=proposal,
-            actor=_user(request),
-            comment=form.cleaned_data["comment"],
-            expected_version=form.cleaned_data["version"],
-        )
-    except wf.WorkflowError as exc:
-        return _refused(request, proposal, exc, approve_form=form)
+    done = _decide(request, pk, ApproveForm, wf.proposal_approve, form_key="approve_form")
+    if isinstance(done, HttpResponse):
+        return done
     if done.status == ProposalStatus.APPROVED:
         messages.success(request, f"Proposal {done.pk} approved.")
     else:
@@ -396,47 +408,27 @@ def proposal_approve(request: HttpRequest, pk: int) -> HttpResponse:
             request,
             f"Your approval is recorded; proposal {done.pk} now needs a compliance approval.",
         )
-    return redirect("proposal_detail", pk=proposal.pk)
+    return redirect("proposal_detail", pk=done.pk)
 
 
 @login_required
 @require_POST
 def proposal_reject(request: HttpRequest, pk: int) -> HttpResponse:
-    proposal = proposal_for_user_or_404(request.user, pk)
-    form = RejectForm(request.POST)
-    if not form.is_valid():
-        return _render_proposal(request, proposal, status=400, reject_form=form)
-    try:
-        wf.proposal_reject(
-            proposal=proposal,
-            actor=_user(request),
-            comment=form.cleaned_data["comment"],
-            expected_version=form.cleaned_data["version"],
-        )
-    except wf.WorkflowError as exc:
-        return _refused(request, proposal, exc, reject_form=form)
-    messages.success(request, f"Proposal {proposal.pk} rejected.")
-    return redirect("proposal_detail", pk=proposal.pk)
+    done = _decide(request, pk, RejectForm, wf.proposal_reject, form_key="reject_form")
+    if isinstance(done, HttpResponse):
+        return done
+    messages.success(request, f"Proposal {done.pk} rejected.")
+    return redirect("proposal_detail", pk=done.pk)
 
 
 @login_required
 @require_POST
 def proposal_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
-    proposal = proposal_for_user_or_404(request.user, pk)
-    form = WithdrawForm(request.POST)
-    if not form.is_valid():
-        return _render_proposal(request, proposal, status=400)
-    try:
-        wf.proposal_withdraw(
-            proposal=proposal,
-            actor=_user(request),
-            comment=form.cleaned_data["comment"],
-            expected_version=form.cleaned_data["version"],
-        )
-    except wf.WorkflowError as exc:
-        return _refused(request, proposal, exc)
-    messages.success(request, f"Proposal {proposal.pk} withdrawn.")
-    return redirect("proposal_detail", pk=proposal.pk)
+    done = _decide(request, pk, WithdrawForm, wf.proposal_withdraw)
+    if isinstance(done, HttpResponse):
+        return done
+    messages.success(request, f"Proposal {done.pk} withdrawn.")
+    return redirect("proposal_detail", pk=done.pk)
 
 
 @login_required

@@ -270,17 +270,7 @@ class ProposalViewSet(FilterMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
     )
     @action(detail=True, methods=["post"])
     def submit(self, request: Request, pk: str | None = None) -> Response:
-        data = s.VersionSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            proposal = wf.proposal_submit(
-                proposal=self._proposal(),
-                actor=_actor(request),
-                expected_version=data.validated_data.get("version"),
-            )
-        except wf.WorkflowError as exc:
-            return _refusal(exc)
-        return self._done(proposal)
+        return self._transition(request, s.VersionSerializer, wf.proposal_submit)
 
     @extend_schema(
         request=s.ApproveSerializer,
@@ -288,18 +278,7 @@ class ProposalViewSet(FilterMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
     )
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        data = s.ApproveSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            proposal = wf.proposal_approve(
-                proposal=self._proposal(),
-                actor=_actor(request),
-                comment=data.validated_data.get("comment", ""),
-                expected_version=data.validated_data.get("version"),
-            )
-        except wf.WorkflowError as exc:
-            return _refusal(exc)
-        return self._done(proposal)
+        return self._transition(request, s.ApproveSerializer, wf.proposal_approve, comment="")
 
     @extend_schema(
         request=s.RejectSerializer,
@@ -307,18 +286,7 @@ class ProposalViewSet(FilterMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
     )
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str | None = None) -> Response:
-        data = s.RejectSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        try:
-            proposal = wf.proposal_reject(
-                proposal=self._proposal(),
-                actor=_actor(request),
-                comment=data.validated_data["comment"],
-                expected_version=data.validated_data.get("version"),
-            )
-        except wf.WorkflowError as exc:
-            return _refusal(exc)
-        return self._done(proposal)
+        return self._transition(request, s.RejectSerializer, wf.proposal_reject, comment=None)
 
     @extend_schema(
         request=s.ApproveSerializer,
@@ -326,14 +294,31 @@ class ProposalViewSet(FilterMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
     )
     @action(detail=True, methods=["post"])
     def withdraw(self, request: Request, pk: str | None = None) -> Response:
-        data = s.ApproveSerializer(data=request.data)
+        return self._transition(request, s.ApproveSerializer, wf.proposal_withdraw, comment="")
+
+    def _transition(
+        self,
+        request: Request,
+        serializer: type[Any],
+        service: Callable[..., Proposal],
+        **defaults: str | None,
+    ) -> Response:
+        """Validate the body, call one workflow service, answer with the proposal or a 409.
+        ``defaults`` names the extra fields the service takes (``None``: required)."""
+        data = serializer(data=request.data)
         data.is_valid(raise_exception=True)
+        extra = {
+            name: data.validated_data[name]
+            if default is None
+            else data.validated_data.get(name, default)
+            for name, default in defaults.items()
+        }
         try:
-            proposal = wf.proposal_withdraw(
+            proposal = service(
                 proposal=self._proposal(),
                 actor=_actor(request),
-                comment=data.validated_data.get("comment", ""),
                 expected_version=data.validated_data.get("version"),
+                **extra,
             )
         except wf.WorkflowError as exc:
             return _refusal(exc)

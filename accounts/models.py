@@ -275,6 +275,13 @@ class Account(models.Model):
     tax_treatment = models.CharField(max_length=10, choices=TaxTreatment.choices)
     cash = money_field(default=ZERO)
     allows_fractional = models.BooleanField(default=False)
+    discretionary = models.BooleanField(
+        default=True,
+        help_text=(
+            "The firm holds discretionary authority over this account (recorded on every order "
+            "memorandum); otherwise each order needs the client's prior consent."
+        ),
+    )
     opened = models.DateField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     history = HistoricalRecords()

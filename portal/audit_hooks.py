@@ -12,10 +12,17 @@ from django.urls import reverse
 
 from audit.asof import register_history_model
 from audit.compliance import PendingApproval, register_pending_approvals
-from audit.export import model_exporter, register_exporter
+from audit.export import (
+    ExportContext,
+    ExportFile,
+    model_exporter,
+    register_exporter,
+    table_files,
+)
 from audit.reconstruction import ReconstructionSection, SectionLink, register_reconstruction_section
 from optimizer.models import OptimizationRun
-from portal.models import Proposal, ProposalStatus
+from portal.models import ExportFile as StoredExportFile
+from portal.models import Proposal, ProposalExport, ProposalStatus
 
 
 def proposal_section(run: OptimizationRun) -> ReconstructionSection | None:
@@ -73,6 +80,104 @@ def proposal_section(run: OptimizationRun) -> ReconstructionSection | None:
     )
 
 
+def exports_section(run: OptimizationRun) -> ReconstructionSection | None:
+    export = (
+        ProposalExport.objects.filter(proposal__run=run)
+        .select_related("exported_by", "proposal")
+        .first()
+    )
+    if export is None:
+        return None
+    who = str(export.exported_by)
+    when = export.entered_at.isoformat()
+    rows: list[list[Any]] = []
+    for f in StoredExportFile.objects.filter(export=export).defer("content").order_by("position"):
+        totals = (
+            f"{f.order_count} orders, {f.total_shares.normalize():f} shares; "
+            if f.order_count
+            else ""
+        )
+        rows.append(
+            [
+                SectionLink(f.name, reverse("export_file", args=[export.proposal_id, f.name])),
+                f.get_kind_display(),
+                who,
+                when,
+                f"{totals}SHA-256 {f.sha256}",
+            ]
+        )
+    for m in export.memoranda.select_related(
+        "recommended_by", "approved_by", "second_approved_by", "placed_by"
+    ):
+        approved = str(m.approved_by) + (
+            f" and {m.second_approved_by}" if m.second_approved_by else ""
+        )
+        rows.append(
+            [
+                m.order_id,
+                "order memorandum",
+                str(m.placed_by),
+                m.entered_at.isoformat(),
+                f"{m.side} {m.quantity.normalize():f} {m.symbol} in {m.account_number} "
+                f"(block {m.block_id}); recommended by {m.recommended_by}, approved by "
+                f"{approved}; discretionary: {'yes' if m.discretionary else 'no'}",
+            ]
+        )
+    return ReconstructionSection(
+        key="exports",
+        title=f"Exports (manifest SHA-256 {export.manifest_sha256})",
+        columns=("File or order", "What", "Who", "When", "Detail"),
+        rows=rows,
+        audit_objects=[("portal.ProposalExport", str(export.pk))],
+    )
+
+
+def exported_files(ctx: ExportContext) -> list[ExportFile]:
+    """The exported files themselves (byte for byte) and a table of their hashes, for the
+    exports entered in the range."""
+    files = (
+        StoredExportFile.objects.filter(
+            export__proposal__household__firm=ctx.firm,
+            export__entered_at__gte=ctx.start,
+            export__entered_at__lt=ctx.end,
+        )
+        .select_related("export")
+        .order_by("export__proposal_id", "position")
+    )
+    out: list[ExportFile] = []
+    rows = []
+    for f in files:
+        path = f"exports/proposal-{f.export.proposal_id}/{f.name}"
+        out.append(ExportFile(path, bytes(f.content)))
+        rows.append(
+            {
+                "proposal": f.export.proposal_id,
+                "export": f.export_id,
+                "path": path,
+                "kind": f.kind,
+                "name": f.name,
+                "sha256": f.sha256,
+                "size": f.size,
+                "order_count": f.order_count,
+                "total_shares": f.total_shares,
+                "entered_at": f.export.entered_at,
+            }
+        )
+    columns = (
+        "proposal",
+        "export",
+        "path",
+        "kind",
+        "name",
+        "sha256",
+        "size",
+        "order_count",
+        "total_shares",
+        "entered_at",
+    )
+    return [*table_files("exports/files", columns, rows), *out]
+
+
 def pending_four_eyes(firm: Any, user: Any) -> Iterator[PendingApproval]:
     for p in (
         Proposal.objects.filter(
@@ -93,7 +198,9 @@ def pending_four_eyes(firm: Any, user: Any) -> Iterator[PendingApproval]:
 
 def register() -> None:
     register_reconstruction_section("proposal", proposal_section, order=110)
+    register_reconstruction_section("exports", exports_section, order=120)
     register_pending_approvals("proposals", pending_four_eyes)
+    register_exporter("exported_files", exported_files)
     for label, name, firm_lookup, household_lookup in (
         ("portal.Proposal", "proposals", "household__firm_id", "household_id"),
         (
@@ -111,6 +218,18 @@ def register() -> None:
         (
             "portal.ProposalEdit",
             "proposal_edits",
+            "proposal__household__firm_id",
+            "proposal__household_id",
+        ),
+        (
+            "portal.ProposalExport",
+            "proposal_exports",
+            "proposal__household__firm_id",
+            "proposal__household_id",
+        ),
+        (
+            "portal.OrderMemorandum",
+            "order_memoranda",
             "proposal__household__firm_id",
             "proposal__household_id",
         ),

@@ -229,3 +229,138 @@ class ProposalEdit(models.Model):
 
     def __str__(self) -> str:
         return f"edit {self.from_version}->{self.to_version} of proposal {self.proposal_id}"
+
+
+# --------------------------------------------------------------------------- exports
+
+
+class ExportKind(models.TextChoices):
+    RATIONALE_PDF = "rationale_pdf", "Client PDF rationale"
+    SCHWAB_TRADES = "schwab_trades", "Schwab-style trade file"
+    SCHWAB_LOTS = "schwab_lots", "Schwab-style lot instructions"
+    FIDELITY_ORDERS = "fidelity_orders", "Fidelity import orders"
+    GENERIC_ORDERS = "generic_orders", "Orders (generic CSV)"
+    GENERIC_LOTS = "generic_lots", "Lot instructions (generic CSV)"
+    BLOCKS = "blocks", "Block orders and allocations"
+    ORDER_MEMORANDUM = "order_memorandum", "Order memorandum"
+    MANIFEST = "manifest", "Manifest (hashes and control totals)"
+
+
+CLIENT_FILE_KINDS = (ExportKind.RATIONALE_PDF,)
+
+
+class ProposalExport(models.Model):
+    """The one export of an approved proposal: its files, order memoranda and manifest. A
+    proposal is exported once; exporting again returns this record (no second set of orders)."""
+
+    proposal = models.OneToOneField(Proposal, on_delete=models.PROTECT, related_name="export")
+    proposal_version = models.PositiveIntegerField()
+    exported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    entered_at = models.DateTimeField(help_text="When the orders were entered (the export).")
+    snapshot_sha256 = models.CharField(max_length=64)
+    manifest_sha256 = models.CharField(max_length=64)
+    order_count = models.PositiveIntegerField()
+    block_count = models.PositiveIntegerField()
+    total_shares = quantity_field()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-entered_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"export of proposal {self.proposal_id}"
+
+
+class ExportFile(models.Model):
+    """One exported file, stored byte for byte: a download returns exactly these bytes, whose
+    SHA-256 is recorded here, in the export's manifest and in the audit event. Immutable."""
+
+    export = models.ForeignKey(ProposalExport, on_delete=models.PROTECT, related_name="files")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=30, choices=ExportKind.choices)
+    name = models.CharField(max_length=200, unique=True)
+    content_type = models.CharField(max_length=100)
+    content = models.BinaryField()
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    order_count = models.PositiveIntegerField(default=0)
+    total_shares = quantity_field(default=ZERO)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["export", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["export", "position"], name="export_file_position"),
+            models.UniqueConstraint(fields=["export", "kind"], name="export_file_one_per_kind"),
+        ]
+
+    @property
+    def client_visible(self) -> bool:
+        return self.kind in CLIENT_FILE_KINDS
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        from django.core.exceptions import ValidationError
+
+        from audit.canonical import sha256_hex
+
+        if not self._state.adding:
+            raise ValidationError("An exported file is immutable.")
+        if sha256_hex(bytes(self.content)) != self.sha256:
+            raise ValidationError({"sha256": "does not match the content"})
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError("An exported file is kept for the retention period.")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OrderMemorandum(models.Model):
+    """The memorandum of one order (SEC Rule 204-2(a)(3)): its terms, who recommended it, who
+    approved it, who entered (placed) it, the account, when it was entered, and whether the
+    firm used discretion. Written once with the export; never changed."""
+
+    export = models.ForeignKey(ProposalExport, on_delete=models.PROTECT, related_name="memoranda")
+    proposal = models.ForeignKey(Proposal, on_delete=models.PROTECT, related_name="memoranda")
+    trade = models.OneToOneField(ProposalTrade, on_delete=models.PROTECT, related_name="memorandum")
+    order_id = models.CharField(max_length=40, unique=True)
+    block_id = models.CharField(max_length=40)
+    account = models.ForeignKey("accounts.Account", on_delete=models.PROTECT, related_name="+")
+    account_number = models.CharField(max_length=40)
+    custodian = models.CharField(max_length=40)
+    security = models.ForeignKey("accounts.Security", on_delete=models.PROTECT, related_name="+")
+    symbol = models.CharField(max_length=20)
+    side = models.CharField(max_length=4, choices=TradeSide.choices)
+    quantity = quantity_field()
+    order_type = models.CharField(max_length=10)
+    time_in_force = models.CharField(max_length=10)
+    limit_price = price_field(null=True, blank=True)
+    estimated_price = price_field()
+    estimated_value = money_field()
+    lots = models.JSONField(default=list, blank=True)
+    recommended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    second_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    placed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    entered_at = models.DateTimeField()
+    discretionary = models.BooleanField()
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["export", "order_id"]
+
+    def __str__(self) -> str:
+        return f"memorandum {self.order_id}"

@@ -1,7 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from portal import views, views_agent, views_audit, views_imports, views_proposals
+from portal import (
+    views,
+    views_agent,
+    views_audit,
+    views_exports,
+    views_imports,
+    views_proposals,
+)
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -37,6 +44,12 @@ urlpatterns = [
         "proposals/<int:pk>/withdraw/", views_proposals.proposal_withdraw, name="proposal_withdraw"
     ),
     path("proposals/<int:pk>/rerun/", views_proposals.proposal_rerun, name="proposal_rerun"),
+    path("proposals/<int:pk>/export/", views_exports.proposal_export, name="proposal_export"),
+    path(
+        "proposals/<int:pk>/files/<str:name>",
+        views_exports.export_file_download,
+        name="export_file",
+    ),
     path("api/", include("portal.api.urls")),
     path("compliance/", views_audit.compliance_home, name="compliance_home"),
     path("compliance/verify/", views_audit.compliance_verify, name="compliance_verify"),

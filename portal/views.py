@@ -28,8 +28,9 @@ from accounts.selectors import household_valuation, ips_in_force, latest_prices
 from accounts.services import TargetInput, ips_create_version
 from audit.services import audit_record
 from portal import lockout
-from portal.access import proposals_visible, runs_visible
+from portal.access import export_files_visible, proposals_visible, runs_visible
 from portal.forms import IPSVersionForm, RunScenariosForm
+from portal.models import CLIENT_FILE_KINDS
 from portal.selectors import review_queue
 
 
@@ -137,6 +138,12 @@ def household_detail(request: HttpRequest, pk: int) -> HttpResponse:
             proposals_visible(request.user)
             .filter(household=household)
             .select_related("prepared_by")[:20]
+        ),
+        "reports": list(
+            export_files_visible(request.user)
+            .filter(kind__in=CLIENT_FILE_KINDS, export__proposal__household=household)
+            .select_related("export__proposal")
+            .order_by("-export__entered_at", "position")
         ),
         "run_form": RunScenariosForm(initial={"scenarios": ["moderate"], "token": uuid.uuid4()})
         if can_change

@@ -27,6 +27,9 @@ from optimizer.services import run_request
 from portal import charts
 from portal import services as wf
 from portal.access import (
+    export_files_visible,
+    exports_visible,
+    memoranda_visible,
     proposal_for_user_or_404,
     proposals_visible,
     run_for_user_or_404,
@@ -259,8 +262,19 @@ def _proposal_context(request: HttpRequest, proposal: Proposal, **forms: Any) ->
         for code, row in after.get("asset_classes", {}).items()
     ]
     version = {"version": proposal.version}
+    export = exports_visible(user).filter(proposal=proposal).first()
     return {
         "proposal": proposal,
+        "export": export,
+        "export_files": list(
+            export_files_visible(user).filter(export__proposal=proposal).order_by("position")
+        ),
+        "memoranda": list(
+            memoranda_visible(user)
+            .filter(proposal=proposal)
+            .select_related("recommended_by", "approved_by", "second_approved_by", "placed_by")
+        ),
+        "can_export": proposal.status == ProposalStatus.APPROVED and is_adviser,
         "household": proposal.household,
         "by_account": list(by_account.items()),
         "trades": trades,

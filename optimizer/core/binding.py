@@ -72,10 +72,11 @@ def available_gains(pd: ProblemData) -> Decimal:
 
 
 def continuous_te(pd: ProblemData, x: np.ndarray, b: np.ndarray) -> float:
-    """Tracking error of a continuous solution (annualized fraction)."""
+    """Tracking error of a continuous solution (annualized fraction of the invested value)."""
     w = pd.A @ (pd.h0 + b - pd.S @ x)
-    d = pd.D @ w - pd.t_dev
-    return float(np.sqrt(max(float(d @ pd.sigma @ d), 0.0)))
+    d = pd.D @ w - pd.t_dev_w
+    te = float(np.sqrt(max(float(d @ pd.sigma @ d), 0.0)))
+    return te / pd.invested if pd.invested < 1.0 and pd.invested > 0 else te
 
 
 def _estimate(y: float, relax_by: float, what: str) -> dict[str, Any]:
@@ -210,9 +211,9 @@ def binding_constraints(
                         "text": f"The {side}imum weight {_pct(lim)} of asset class {pd.classes[c]} binds.",
                         "_estimate": (
                             float(dv[r]),
-                            0.01 * pd.V,
+                            0.01 * pd.V * pd.invested,
                             f"moving the {side}imum weight of {pd.classes[c]} by one "
-                            f"percentage point ({_money(0.01 * pd.V)})",
+                            f"percentage point ({_money(0.01 * pd.V * pd.invested)})",
                         ),
                     }
                 )
@@ -228,9 +229,9 @@ def binding_constraints(
                     "text": f"The maximum weight {_pct(pd.mw_sec[i])} of {syms[i]} binds.",
                     "_estimate": (
                         float(dv[i]),
-                        0.01 * pd.V,
+                        0.01 * pd.V * pd.invested,
                         f"raising the maximum weight of {syms[i]} by one percentage point "
-                        f"({_money(0.01 * pd.V)})",
+                        f"({_money(0.01 * pd.V * pd.invested)})",
                     ),
                 }
             )
@@ -337,6 +338,24 @@ def nature_facts(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
                 "text": text + ".",
             }
         )
+    raised = [(a, acc) for a, acc in enumerate(s.accounts) if acc.cash_to_raise > 0]
+    if raised:
+        total = sum((acc.cash_to_raise for _, acc in raised), Decimal(0))
+        invested = _invested_value(pd)
+        where = ", ".join(f"{_money(acc.cash_to_raise)} in {acc.id}" for _, acc in raised)
+        out.append(
+            {
+                "fact": "cash_raised",
+                "total": str(cents(total)),
+                "by_account": {acc.id: str(cents(acc.cash_to_raise)) for _, acc in raised},
+                "invested_value": str(cents(invested)),
+                "text": (
+                    f"{_money(total)} of cash is raised for withdrawal ({where}); it leaves the "
+                    f"portfolio, so the allocation, drift bands and tracking error after trading "
+                    f"are measured on the {_money(invested)} that stays invested."
+                ),
+            }
+        )
     if any(t.side == "sell" for t in trades):
         realized = sum(
             (lt.realized_gain for t in trades for lt in t.lots if lt.taxable), Decimal(0)
@@ -350,6 +369,14 @@ def nature_facts(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+def _invested_value(pd: ProblemData) -> Decimal:
+    """Household value before trading minus the cash to raise (dollars, exact)."""
+    s = pd.snapshot
+    price = {x.symbol: x.price for x in s.securities}
+    value = sum((a.cash - a.cash_to_raise for a in s.accounts), Decimal(0))
+    return value + sum((lt.quantity * price[lt.symbol] for lt in s.lots), Decimal(0))
 
 
 def flags(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
@@ -459,6 +486,17 @@ def flags(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
 # ---------------------------------------------------------------- infeasibility diagnosis
 
 
+def _on_invested(pd: ProblemData) -> str:
+    """How weights are measured when cash is raised ('' otherwise)."""
+    raised = float(pd.raise_w.sum()) * pd.V
+    if raised <= 0:
+        return ""
+    return (
+        f" (weights of the {_money(pd.V - raised)} that stays invested after raising "
+        f"{_money(raised)})"
+    )
+
+
 def _describe(pd: ProblemData, family: str) -> Conflict:
     s = pd.snapshot
     w0 = pd.A @ pd.h0
@@ -487,7 +525,7 @@ def _describe(pd: ProblemData, family: str) -> Conflict:
                 lo = max(pd.class_lo[c], 0.0)
                 hi = min(pd.class_hi[c], 1.0)
                 parts.append(f"{name} within [{_pct(lo)}, {_pct(hi)}] (now {_pct(cw[c])})")
-        return Conflict(family, "the asset-class bounds: " + ", ".join(parts))
+        return Conflict(family, "the asset-class bounds: " + ", ".join(parts) + _on_invested(pd))
     if family == "max_weight":
         syms = [x.symbol for x in s.securities]
         parts = [
@@ -496,12 +534,16 @@ def _describe(pd: ProblemData, family: str) -> Conflict:
             if pd.mw_sec[i] < BIG
         ]
         return Conflict(
-            family, "the maximum weights" + (": " + ", ".join(parts) if parts else " per account")
+            family,
+            "the maximum weights"
+            + (": " + ", ".join(parts) if parts else " per account")
+            + _on_invested(pd),
         )
     if family == "cash_class":
         return Conflict(
             family,
-            f"the cash weight bounds [{_pct(max(pd.cash_lo, 0))}, {_pct(min(pd.cash_hi, 1))}]",
+            f"the cash weight bounds [{_pct(max(pd.cash_lo, 0))}, {_pct(min(pd.cash_hi, 1))}]"
+            + _on_invested(pd),
         )
     syms = sorted(
         {s.securities[pd.lot_sec[j]].symbol for j, r in pd.sell_block.items() if family in r}

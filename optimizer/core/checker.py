@@ -8,7 +8,11 @@ never returned as feasible.
 Definitions (shared with the documentation):
 
 - household value ``V`` = sum of account cash + sum over lots of quantity x price (before trading);
-  post-trade weights are market values after trading divided by ``V``.
+  cash to raise is withdrawn after trading, so post-trade weights are market values after
+  trading divided by the value that stays invested, ``V - sum of cash to raise``; the ``cash``
+  class is the cash that stays (total cash after trading minus the cash to raise); a
+  per-account maximum weight or cash-floor weight is a weight of the account's value minus its
+  cash to raise.
 - proportional cost of an order = value x (costs.bps + security.cost_bps) / 10,000, rounded half-up
   to cents; every order pays ``costs.ticket_fee``.
 - cash after = cash + sale values - purchase values - costs - ticket fees (per account; cash
@@ -225,7 +229,7 @@ def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[
     for a in s.accounts:
         floor = a.cash_floor
         if a.cash_floor_weight is not None:
-            floor = max(floor, a.cash_floor_weight * acc_value[a.id])
+            floor = max(floor, a.cash_floor_weight * (acc_value[a.id] - a.cash_to_raise))
         need = floor + a.cash_to_raise
         if cash[a.id] < need - MONEY_TOL:
             errors.append(
@@ -233,7 +237,9 @@ def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[
             )
 
     # ---------------------------------------------------------------- weights after trading
-    if V > 0:
+    raised = sum((a.cash_to_raise for a in s.accounts), Decimal(0))
+    invested = V - raised  # what stays after the withdrawal
+    if invested > 0:
         by_class: dict[str, Decimal] = {}
         by_symbol: dict[str, Decimal] = {}
         for (acc, sym), q in held.items():
@@ -243,15 +249,15 @@ def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[
             by_symbol[sym] = by_symbol.get(sym, Decimal(0)) + mv
             cls = sec[sym].asset_class
             by_class[cls] = by_class.get(cls, Decimal(0)) + mv
-        cash_total = sum(cash.values(), Decimal(0))
+        cash_kept = sum(cash.values(), Decimal(0)) - raised
         for t_ in s.targets.asset_classes:
             lo, hi = t_.bounds()
             mv = (
-                cash_total
+                cash_kept
                 if t_.asset_class == CASH_CLASS
                 else by_class.get(t_.asset_class, Decimal(0))
             )
-            w = mv / V
+            w = mv / invested
             if lo is not None and w < lo - WEIGHT_TOL:
                 errors.append(f"asset class {t_.asset_class}: weight {w:.6f} below its bound {lo}")
             if hi is not None and w > hi + WEIGHT_TOL:
@@ -260,9 +266,9 @@ def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[
             if r.max_weight is None:
                 continue
             if r.account is None:
-                w = by_symbol.get(r.symbol, Decimal(0)) / V
+                w = by_symbol.get(r.symbol, Decimal(0)) / invested
             else:
-                base = acc_value[r.account]
+                base = acc_value[r.account] - accounts[r.account].cash_to_raise
                 w = (
                     held.get((r.account, r.symbol), Decimal(0)) * price[r.symbol] / base
                     if base > 0

@@ -345,7 +345,10 @@ def solve(
     if violations:
         raise CheckFailed(violations)
 
-    metrics = {"before": portfolio_metrics(pd, []), "after": portfolio_metrics(pd, trades)}
+    metrics = {
+        "before": portfolio_metrics(pd, [], after=False),
+        "after": portfolio_metrics(pd, trades, after=True),
+    }
     explain_fn = run.solve if opts.explain == "resolve" and run.solves else None
     binding = binding_constraints(
         pd, final, sol0, trades, explain_fn, estimate=opts.explain != "none"

@@ -2,7 +2,7 @@
 
 Year 1 is the run itself. For each further year the trades of the previous year are applied
 (sold shares leave their lots, purchases become new lots acquired on that year's date at the
-trade price, cash moves by values, costs and fees), the date moves 365 days forward so lots age
+trade price, cash moves by values, costs and fees, the cash raised is withdrawn), the date moves 365 days forward so lots age
 into long term, the year-to-date realized gains restart at zero (the budget is annual) and the
 wash-sale lists are emptied (a year later every window has closed). Prices are held constant:
 the forecast shows how far the gain budget lets the portfolio approach its target, not where
@@ -54,8 +54,12 @@ def apply_trades(s: Snapshot, trades: list[Trade], as_of: dt.date, tag: str) -> 
                     holding_period_start=s.as_of,
                 )
             )
+    # the cash raised has been withdrawn: it is not there the next year
     accounts = tuple(
-        dataclasses.replace(a, cash=cash[a.id], cash_to_raise=Decimal(0)) for a in s.accounts
+        dataclasses.replace(
+            a, cash=max(cash[a.id] - a.cash_to_raise, Decimal(0)), cash_to_raise=Decimal(0)
+        )
+        for a in s.accounts
     )
     return dataclasses.replace(
         s,

@@ -12,7 +12,13 @@
   ordinary-income offset at the short-term rate; the rest carries forward, valued 0 here).
 - ``unrealized``: gains and losses still embedded in taxable lots.
 - ``turnover``: (purchases + sales) / (2 V); ``tickets``; ``trading_cost``: bps cost + fees.
-- ``cash``: total and per account (dollars).
+- ``cash``: total and per account (dollars), as held in the accounts after trading.
+
+With cash to raise (a withdrawal), ``after`` measures the allocation on the value that stays
+invested, ``invested_value = V - cash raised``: class weights and drifts, the ``cash`` class
+(the cash that stays: total cash minus the cash raised) and the tracking error; it adds
+``cash_raised`` (total and per account) and ``invested_value``. ``before`` is the portfolio as it
+is (nothing withdrawn yet). ``total_value`` is before the withdrawal.
 """
 
 from __future__ import annotations
@@ -92,14 +98,23 @@ def unrealized(s: Snapshot, sold: dict[str, Decimal]) -> dict[str, Decimal]:
 
 
 def tracking_error(pd: ProblemData, w_sec: np.ndarray) -> float:
-    """sqrt(d' Sigma d) for household security weights ``w_sec``."""
+    """sqrt(d' Sigma d) for security weights ``w_sec`` (of the value the target applies to)."""
     d = pd.D @ w_sec - pd.t_dev
     return float(np.sqrt(max(float(d @ pd.sigma @ d), 0.0)))
 
 
-def portfolio_metrics(pd: ProblemData, trades: list[Trade]) -> dict[str, Any]:
-    """The metrics dictionary of the portfolio after ``trades`` (``[]`` = before)."""
+def portfolio_metrics(
+    pd: ProblemData, trades: list[Trade], *, after: bool | None = None
+) -> dict[str, Any]:
+    """The metrics dictionary of the portfolio after ``trades``.
+
+    ``after=False`` describes the portfolio before trading (pass ``[]``), ``after=True`` after
+    the trades and the withdrawal of the cash to raise (possibly with no trade at all, when the
+    accounts already hold the cash); by default ``bool(trades)``.
+    """
     s = pd.snapshot
+    if after is None:
+        after = bool(trades)
     held = holdings_after(s, trades)
     cash = cash_after(s, trades)
     price = {x.symbol: x.price for x in s.securities}
@@ -107,20 +122,25 @@ def portfolio_metrics(pd: ProblemData, trades: list[Trade]) -> dict[str, Any]:
     V = sum((a.cash for a in s.accounts), ZERO) + sum(
         (lt.quantity * price[lt.symbol] for lt in s.lots), ZERO
     )
+    # after trading, the cash raised leaves: weights of what stays invested
+    raised = {a.id: a.cash_to_raise for a in s.accounts if a.cash_to_raise > 0} if after else {}
+    raised_total = sum(raised.values(), ZERO)
+    base = V - raised_total
     sym_index = {x.symbol: i for i, x in enumerate(s.securities)}
     w_sec = np.zeros(pd.n)
     by_class: dict[str, Decimal] = {c: ZERO for c in pd.classes}
     for (_acc, sym), q in held.items():
         mv = q * price[sym]
-        w_sec[sym_index[sym]] += float(mv / V)
+        if base > 0:
+            w_sec[sym_index[sym]] += float(mv / base)
         by_class[asset_class[sym]] += mv
     cash_total = sum(cash.values(), ZERO)
     targets = {t.asset_class: t.target for t in s.targets.asset_classes}
     classes: dict[str, Any] = {}
     drifts: list[float] = []
     for c in [*pd.classes, CASH_CLASS]:
-        mv = cash_total if c == CASH_CLASS else by_class[c]
-        w = float(mv / V)
+        mv = cash_total - raised_total if c == CASH_CLASS else by_class[c]
+        w = float(mv / base) if base > 0 else 0.0
         tgt: float | None
         if c in targets:
             tgt = float(targets[c])
@@ -156,7 +176,7 @@ def portfolio_metrics(pd: ProblemData, trades: list[Trade]) -> dict[str, Any]:
     buys = sum((t.value for t in trades if t.side == "buy"), ZERO)
     sells = sum((t.value for t in trades if t.side == "sell"), ZERO)
     cost = sum((t.cost + t.ticket_fee for t in trades), ZERO)
-    return {
+    out = {
         "tracking_error": tracking_error(pd, w_sec),
         "asset_classes": classes,
         "drift_total": 0.5 * sum(abs(d) for d in drifts),
@@ -182,3 +202,10 @@ def portfolio_metrics(pd: ProblemData, trades: list[Trade]) -> dict[str, Any]:
         },
         "total_value": str(cents(V - cost)),
     }
+    if raised:
+        out["cash_raised"] = {
+            "total": str(cents(raised_total)),
+            "by_account": {k: str(cents(v)) for k, v in sorted(raised.items())},
+        }
+        out["invested_value"] = str(cents(base))
+    return out

@@ -11,6 +11,15 @@ of lot ``j``:
 - ``g_j = 1 - B_j / (q_j p_j)``: realized gain per unit of sale weight (dimensionless), so the
   realized gain of the sale is ``g_j x_j`` (times V for dollars).
 
+Cash to raise leaves the portfolio. With ``r = sum_a cash_to_raise_a / V`` the share of V that
+stays invested is ``s = 1 - r``, and everything that describes the allocation after trading is
+measured on ``s V``, not on V: targets (``t_dev_w = s t_dev``), asset-class bounds
+(``s lo <= (Mc w)_c <= s hi``), the cash band on the cash that stays (``s lo <= cash - r <= s
+hi``), maximum weights (``s m``, per account ``m (V_a - raise_a) / V``), the cash floor as a
+weight of the account (of ``V_a - raise_a``) and the tracking error (``|d| / s``); the risk
+term is ``lambda |d|^2 / s`` (``lambda TE^2`` on the invested value, in dollars of V). Without
+cash to raise ``s = 1`` and all of this is the plain formulation.
+
 This module is pure numpy/scipy; it does not import cvxpy.
 """
 
@@ -72,23 +81,30 @@ class ProblemData:
     min_trade_w: float  # minimum order value / V
     proxy_rate: float  # convex per-weight proxy of the ticket fee
     drag_sec: np.ndarray  # (n) asset-location drag per unit weight held in a taxable account
-    t_sec: np.ndarray  # (n) household security target weights (may be implied)
+    t_sec: np.ndarray  # (n) security target weights of the invested value (may be implied)
     D: sp.csr_matrix  # (m x n) security -> risk label
-    t_dev: np.ndarray  # (m) target in risk-label space
+    t_dev: np.ndarray  # (m) target in risk-label space (weights of the invested value)
+    t_dev_w: np.ndarray  # (m) the same target in weights of V: invested * t_dev
     Gt: np.ndarray  # (r x m): Sigma = Gt^T Gt + diag(sig^2)
     sig: np.ndarray  # (m)
     sigma: np.ndarray  # (m x m) full covariance (for metrics)
     dev_labels: list[str]
     classes: list[str]
     Mc: sp.csr_matrix  # (C x n) security -> asset class
-    class_lo: np.ndarray  # (C) hard lower bound or -BIG
-    class_hi: np.ndarray  # (C) hard upper bound or BIG
+    class_lo: np.ndarray  # (C) hard lower bound (IPS weight) or -BIG
+    class_hi: np.ndarray  # (C) hard upper bound (IPS weight) or BIG
     class_target: np.ndarray  # (C) target or nan when the IPS has none
-    cash_lo: float
+    cash_lo: float  # IPS weight of the cash that stays invested, or -BIG
     cash_hi: float
     cash_target: float | None
-    mw_sec: np.ndarray  # (n) household max weight (BIG when none)
-    mw_pair: np.ndarray  # (P) max weight as household weight (BIG when none)
+    mw_sec: np.ndarray  # (n) household max weight (restriction weight; BIG when none)
+    mw_pair: np.ndarray  # (P) per-account max weight as a weight of V (BIG when none)
+    # the bounds as the constraints use them, weights of V (see the module docstring)
+    class_lo_w: np.ndarray  # (C) invested * class_lo, or -BIG
+    class_hi_w: np.ndarray  # (C) invested * class_hi, or BIG
+    cash_lo_w: float  # invested * cash_lo + raised (on total account cash), or -BIG
+    cash_hi_w: float
+    mw_sec_w: np.ndarray  # (n) invested * mw_sec, or BIG
     has_pair_max: bool
     sell_block: dict[int, list[str]]  # lot -> reasons it may not be sold
     buy_block: dict[int, list[str]]  # pair -> reasons it may not be bought
@@ -105,6 +121,9 @@ class ProblemData:
     groups: list[str]
     acc_value: np.ndarray  # (n_acc) dollars before trading
     fractional: np.ndarray  # (n_acc) bool
+    raise_w: np.ndarray  # (n_acc) cash to raise (withdrawn after trading), weights of V
+    invested: float  # s = 1 - sum(raise_w): share of V that stays invested
+    risk_scale: float  # 1 / max(s, 0.01): the risk term is lambda * risk_scale * |d|^2
 
     # ---------------------------------------------------------------- derived helpers
 
@@ -205,11 +224,16 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
     h0 = S @ lot_u
     acc_value = np.array([float(v) for v in acc_value_dec])
     cash0 = np.array([float(a.cash) for a in accounts]) / V
+    raise_dec = [a.cash_to_raise for a in accounts]
+    raise_w = np.array([float(x) for x in raise_dec]) / V
+    raised_dec = sum(raise_dec, Decimal(0))
+    invested = float((V_dec - raised_dec) / V_dec) if raised_dec else 1.0
     floor = np.zeros(n_acc)
     for i, a in enumerate(accounts):
         fl = a.cash_floor
         if a.cash_floor_weight is not None:
-            fl = max(fl, a.cash_floor_weight * acc_value_dec[i])
+            # a weight of what stays in the account after the withdrawal
+            fl = max(fl, a.cash_floor_weight * (acc_value_dec[i] - a.cash_to_raise))
         floor[i] = float(fl + a.cash_to_raise) / V
         if fl + a.cash_to_raise > acc_value_dec[i]:
             from optimizer.core.errors import Conflict, InfeasibleProblem
@@ -247,12 +271,19 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
         for sym, wt in s.targets.securities.items():
             t_sec[sec_index[sym]] = float(wt)
     elif not s.targets.asset_classes:
-        # harvest / raise_cash / invest_cash without targets: keep the current mix,
-        # scaled to the value left for securities after floors and cash to raise
-        invested = float(w0.sum())
+        # harvest / raise_cash / invest_cash without targets: keep the current mix, scaled to
+        # the value left for securities after floors and cash to raise (harvest: as it is,
+        # unless cash is raised); t_sec is a weight of the invested value
+        held_w = float(w0.sum())
         spare = 1.0 - float(floor.sum())
-        if invested > 0:
-            t_sec = w0 / invested * (spare if s.mode != "harvest" else invested)
+        if held_w > 0:
+            if s.mode != "harvest":
+                budget = spare
+            else:
+                budget = held_w if not raised_dec else min(held_w, spare)
+            t_sec = w0 / held_w * budget
+            if raised_dec:
+                t_sec = t_sec / max(invested, 1e-12)
     classes = sorted({x.asset_class for x in secs})
     class_index = {c: i for i, c in enumerate(classes)}
     C = len(classes)
@@ -356,9 +387,9 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
             else:
                 ai = acc_index[r.account]
                 has_pair_max = True
-                mw_pair[ai * n + i] = min(
-                    mw_pair[ai * n + i], float(r.max_weight) * acc_value[ai] / V
-                )
+                # a weight of what stays in the account after the withdrawal
+                stays = float(acc_value_dec[ai] - accounts[ai].cash_to_raise)
+                mw_pair[ai * n + i] = min(mw_pair[ai * n + i], float(r.max_weight) * stays / V)
 
     if s.mode == "invest_cash":
         for j in range(L):
@@ -420,6 +451,21 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
 
     group_of_sec = np.array([group_index[x.identical_group] for x in secs], dtype=int)
 
+    # ------------------------------------------------------------ allocation after the withdrawal
+    raised_w = float(raise_w.sum())
+
+    def on_invested(bound: np.ndarray) -> np.ndarray:
+        return np.where(np.abs(bound) < BIG, bound * invested, bound)
+
+    class_lo_w, class_hi_w, mw_sec_w = (
+        on_invested(class_lo),
+        on_invested(class_hi),
+        on_invested(mw_sec),
+    )
+    cash_lo_w = cash_lo * invested + raised_w if cash_lo > -BIG else cash_lo
+    cash_hi_w = cash_hi * invested + raised_w if cash_hi < BIG else cash_hi
+    t_dev = np.asarray(t_dev, dtype=float)
+
     tax = s.tax
     cap_net = s.budgets.max_net_realized_gain
     cap_st = s.budgets.max_short_term_gain
@@ -459,7 +505,8 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
         drag_sec=drag_sec,
         t_sec=t_sec,
         D=D,
-        t_dev=np.asarray(t_dev, dtype=float),
+        t_dev=t_dev,
+        t_dev_w=t_dev * invested if raised_dec else t_dev.copy(),
         Gt=np.asarray(Gt, dtype=float),
         sig=np.asarray(sig, dtype=float),
         sigma=np.asarray(sigma, dtype=float),
@@ -474,6 +521,11 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
         cash_target=cash_target,
         mw_sec=mw_sec,
         mw_pair=mw_pair,
+        class_lo_w=class_lo_w,
+        class_hi_w=class_hi_w,
+        cash_lo_w=cash_lo_w,
+        cash_hi_w=cash_hi_w,
+        mw_sec_w=mw_sec_w,
         has_pair_max=has_pair_max,
         sell_block=sell_block,
         buy_block=buy_block,
@@ -490,4 +542,7 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
         groups=groups,
         acc_value=acc_value,
         fractional=np.array([a.allows_fractional for a in accounts], dtype=bool),
+        raise_w=raise_w,
+        invested=invested,
+        risk_scale=1.0 / max(invested, 0.01) if raised_dec else 1.0,
     )

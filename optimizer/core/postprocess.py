@@ -75,7 +75,8 @@ class Evaluator:
         dev_of_sec = np.asarray(pd.D.argmax(axis=0)).ravel()
         self.dev_of_pair = dev_of_sec[pd.pair_sec]
         self.m = pd.D.shape[0]
-        lam = pd.settings.risk_aversion
+        # lambda TE^2 on the value that stays invested (see optimizer.core.model)
+        lam = pd.settings.risk_aversion * pd.risk_scale
         self.Gt = pd.Gt * math.sqrt(lam)
         self.sig2 = pd.sig**2 * lam
         self.sigma_diag = (self.Gt**2).sum(axis=0) + self.sig2
@@ -158,7 +159,7 @@ class Evaluator:
     def deviation(self, x: np.ndarray, b: np.ndarray) -> np.ndarray:
         pd = self.pd
         net = b - self.to_pairs(x)
-        return self.to_devs(pd.h0 + net) - pd.t_dev
+        return self.to_devs(pd.h0 + net) - pd.t_dev_w
 
     def te2(self, d: np.ndarray) -> float:
         """lambda * TE^2 at deviation ``d``."""
@@ -230,22 +231,22 @@ class Evaluator:
         if len(self.rows):
             cw = self.to_classes(hold)
             for c in self.rows:
-                if cw[c] > pd.class_hi[c]:
-                    out.append(Violation("class_hi", int(c), float(cw[c] - pd.class_hi[c])))
-                if cw[c] < pd.class_lo[c]:
-                    out.append(Violation("class_lo", int(c), float(pd.class_lo[c] - cw[c])))
+                if cw[c] > pd.class_hi_w[c]:
+                    out.append(Violation("class_hi", int(c), float(cw[c] - pd.class_hi_w[c])))
+                if cw[c] < pd.class_lo_w[c]:
+                    out.append(Violation("class_lo", int(c), float(pd.class_lo_w[c] - cw[c])))
         w = self.to_secs(hold)
-        for i in np.nonzero(w > pd.mw_sec)[0]:
-            out.append(Violation("max_weight", int(i), float(w[i] - pd.mw_sec[i])))
+        for i in np.nonzero(w > pd.mw_sec_w)[0]:
+            out.append(Violation("max_weight", int(i), float(w[i] - pd.mw_sec_w[i])))
         if pd.has_pair_max:
             for k in np.nonzero(hold > pd.mw_pair)[0]:
                 out.append(Violation("pair_max", int(k), float(hold[k] - pd.mw_pair[k])))
         if self.has_cash_class:
             total = float(cash.sum())
-            if total < pd.cash_lo:
-                out.append(Violation("cash_class_lo", 0, pd.cash_lo - total))
-            if total > pd.cash_hi:
-                out.append(Violation("cash_class_hi", 0, total - pd.cash_hi))
+            if total < pd.cash_lo_w:
+                out.append(Violation("cash_class_lo", 0, pd.cash_lo_w - total))
+            if total > pd.cash_hi_w:
+                out.append(Violation("cash_class_hi", 0, total - pd.cash_hi_w))
         return out
 
 
@@ -353,10 +354,20 @@ def repair(
     pd = ev.pd
     all_lots = np.arange(pd.L)
     all_pairs = np.arange(pd.P)
+    seen: set[bytes] = set()
     for _ in range(max_steps):
         viol = ev.violations(dz)
         if not viol:
             return True
+        state = dz.sell.tobytes() + dz.buy.tobytes()
+        if state in seen:
+            # the greedy moves go round in a cycle (e.g. a class at its upper bound and the cash
+            # band at its upper bound, fixed in turn by undoing each other): take the one move
+            # that leaves the least violation instead (a repair that cycles can only fail)
+            if not _least_violation_move(ev, dz, xu, bu, viol):
+                return False
+            continue
+        seen.add(state)
         v = viol[0]
         ok = False
         if v.kind == "cash":
@@ -397,6 +408,63 @@ def repair(
         if not ok:
             return False
     return not ev.violations(dz)
+
+
+def _least_violation_move(
+    ev: Evaluator, dz: Discrete, xu: np.ndarray, bu: np.ndarray, viol: list[Violation]
+) -> bool:
+    """Apply the single move (one lot's sale or one pair's purchase up or down by one unit or
+    by the units that cover the first violation) that leaves the smallest total violation,
+    ties broken by the exact objective, then by order; False when no move reduces it."""
+    pd = ev.pd
+    V = pd.V
+    amount = viol[0].amount
+    current = sum(v.amount for v in viol)
+    best: tuple[float, float, int] | None = None
+    best_dz: Discrete | None = None
+    n = 0
+
+    def consider(cand: Discrete) -> None:
+        nonlocal best, best_dz, n
+        n += 1
+        left = ev.violations(cand)
+        total = sum(v.amount for v in left)
+        if total >= current:
+            return
+        key = (total, ev.objective(cand), n)
+        if best is None or key < best:
+            best, best_dz = key, cand
+
+    for j in range(pd.L):
+        unit, price, q = float(ev.unit_lot[j]), float(ev.lp[j]), float(pd.lot_q[j])
+        steps = sorted({unit, _units_for(amount, V, price, unit)})
+        for step in steps:
+            if dz.sell[j] > 0:
+                cand = dz.copy()
+                cand.sell[j] = max(0.0, math.floor((dz.sell[j] - step) / unit + 1e-9) * unit)
+                consider(cand)
+            if xu[j] > 0 and dz.sell[j] < q - 1e-12:
+                cand = dz.copy()
+                new = dz.sell[j] + step
+                cand.sell[j] = q if new >= q - 1e-12 else new
+                consider(cand)
+    for k in range(pd.P):
+        unit, price = float(ev.unit_pair[k]), float(ev.pp[k])
+        steps = sorted({unit, _units_for(amount, V, price, unit)})
+        for step in steps:
+            if dz.buy[k] > 0:
+                cand = dz.copy()
+                cand.buy[k] = max(0.0, dz.buy[k] - step)
+                consider(cand)
+            if bu[k] > 0:
+                cand = dz.copy()
+                cand.buy[k] = dz.buy[k] + step
+                consider(cand)
+    if best_dz is None:
+        return False
+    dz.sell[:] = best_dz.sell
+    dz.buy[:] = best_dz.buy
+    return True
 
 
 # ---------------------------------------------------------------- dropping orders
@@ -543,15 +611,15 @@ class _Feasibility:
             tests.append(self._above(pd.cap_st_w + _EPS * 0.1, self.R_S + dS))
         if self.bounded[c]:
             cw = float(self.cw[c] + dw)
-            tests.append(self._above(float(pd.class_hi[c]), cw))
-            tests.append(self._above(cw, float(pd.class_lo[c])))
-        tests.append(self._above(float(pd.mw_sec[i]), float(self.w[i] + dw)))
+            tests.append(self._above(float(pd.class_hi_w[c]), cw))
+            tests.append(self._above(cw, float(pd.class_lo_w[c])))
+        tests.append(self._above(float(pd.mw_sec_w[i]), float(self.w[i] + dw)))
         if pd.has_pair_max:
             tests.append(self._above(float(pd.mw_pair[k]), float(self.hold[k] + dw)))
         if ev.has_cash_class:
             total = self.total + dcash
-            tests.append(self._above(total, pd.cash_lo))
-            tests.append(self._above(pd.cash_hi, total))
+            tests.append(self._above(total, pd.cash_lo_w))
+            tests.append(self._above(pd.cash_hi_w, total))
         if False in tests:
             return False
         return None if None in tests else True

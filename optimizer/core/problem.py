@@ -598,11 +598,12 @@ def parameter_values(
     h0 = pd.h0
     w0 = pd.A @ h0
     K_all = pd.Mc @ pd.A
-    sq = np.sqrt(lam)
+    # the risk term is lambda TE^2 on the value that stays invested (see optimizer.core.model)
+    sq = np.sqrt(lam * pd.risk_scale)
     vals: dict[str, Any] = {
         "xu": np.asarray(xu, dtype=float),
         "bu": np.asarray(bu, dtype=float),
-        "d0": DA @ h0 - pd.t_dev,
+        "d0": DA @ h0 - pd.t_dev_w,
         "Gt": sq * pd.Gt,
         "sig": sq * pd.sig,
         "cx": k_lot + proxy - drag_lot,
@@ -621,13 +622,13 @@ def parameter_values(
         "cf": pd.cash0 - pd.floor + (BIG if "cash" in relax else 0.0),
         "px": 1.0 - k_lot,
         "pb": 1.0 + k_pair,
-        "mwr": (pd.mw_sec if "max_weight" not in relax else np.full(pd.n, BIG)) - w0,
+        "mwr": (pd.mw_sec_w if "max_weight" not in relax else np.full(pd.n, BIG)) - w0,
     }
     rows = list(_class_rows(pd))
     if rows:
         kh0 = (K_all @ h0)[rows]
-        lo = pd.class_lo[rows] if "class" not in relax else np.full(len(rows), -BIG)
-        hi = pd.class_hi[rows] if "class" not in relax else np.full(len(rows), BIG)
+        lo = pd.class_lo_w[rows] if "class" not in relax else np.full(len(rows), -BIG)
+        hi = pd.class_hi_w[rows] if "class" not in relax else np.full(len(rows), BIG)
         vals["klo"] = lo - kh0
         vals["khi"] = hi - kh0
     if pd.has_pair_max:
@@ -635,8 +636,8 @@ def parameter_values(
     if pd.cash_lo > -BIG or pd.cash_hi < BIG:
         c0 = float(pd.cash0.sum())
         relax_cc = "cash_class" in relax
-        vals["ccl"] = (-BIG if relax_cc else pd.cash_lo) - c0
-        vals["cch"] = (BIG if relax_cc else pd.cash_hi) - c0
+        vals["ccl"] = (-BIG if relax_cc else pd.cash_lo_w) - c0
+        vals["cch"] = (BIG if relax_cc else pd.cash_hi_w) - c0
     return vals
 
 

@@ -10,7 +10,15 @@ from accounts.access import can_change_household
 from accounts.models import Account, Household, InvestmentPolicy, IPSTarget, TaxLot
 from optimizer.models import OptimizationRun
 from optimizer.services import SCENARIOS
-from portal.models import Proposal, ProposalApproval, ProposalEdit, ProposalTrade
+from portal.models import (
+    ExportFile,
+    OrderMemorandum,
+    Proposal,
+    ProposalApproval,
+    ProposalEdit,
+    ProposalExport,
+    ProposalTrade,
+)
 
 
 class HouseholdSerializer(serializers.ModelSerializer[Household]):
@@ -299,3 +307,103 @@ class StaleSerializer(serializers.Serializer[Any]):
 class RefusalSerializer(serializers.Serializer[Any]):
     detail = serializers.CharField()
     details = serializers.ListField(child=serializers.CharField())
+
+
+class ExportFileSerializer(serializers.ModelSerializer[ExportFile]):
+    proposal = serializers.IntegerField(source="export.proposal_id", read_only=True)
+    download = serializers.SerializerMethodField()
+    page_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExportFile
+        fields = [
+            "id",
+            "proposal",
+            "kind",
+            "name",
+            "content_type",
+            "sha256",
+            "size",
+            "order_count",
+            "total_shares",
+            "created_at",
+            "download",
+            "page_url",
+        ]
+
+    def get_download(self, obj: ExportFile) -> str:
+        """The API download (token or session auth)."""
+        from django.urls import reverse
+
+        return reverse("api-export-file-download", args=[obj.pk])
+
+    def get_page_url(self, obj: ExportFile) -> str:
+        """The portal's download link (session auth)."""
+        from django.urls import reverse
+
+        return reverse("export_file", args=[obj.export.proposal_id, obj.name])
+
+
+class ProposalExportSerializer(serializers.ModelSerializer[ProposalExport]):
+    exported_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        read_only=True, slug_field="username"
+    )
+    files = ExportFileSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = ProposalExport
+        fields = [
+            "id",
+            "proposal",
+            "proposal_version",
+            "exported_by",
+            "entered_at",
+            "snapshot_sha256",
+            "manifest_sha256",
+            "order_count",
+            "block_count",
+            "total_shares",
+            "files",
+        ]
+
+
+class OrderMemorandumSerializer(serializers.ModelSerializer[OrderMemorandum]):
+    recommended_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        read_only=True, slug_field="username"
+    )
+    approved_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        read_only=True, slug_field="username"
+    )
+    second_approved_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        read_only=True, slug_field="username"
+    )
+    placed_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        read_only=True, slug_field="username"
+    )
+
+    class Meta:
+        model = OrderMemorandum
+        fields = [
+            "id",
+            "proposal",
+            "order_id",
+            "block_id",
+            "account",
+            "account_number",
+            "custodian",
+            "symbol",
+            "side",
+            "quantity",
+            "order_type",
+            "time_in_force",
+            "limit_price",
+            "estimated_price",
+            "estimated_value",
+            "lots",
+            "recommended_by",
+            "approved_by",
+            "second_approved_by",
+            "placed_by",
+            "entered_at",
+            "discretionary",
+        ]

@@ -13,6 +13,8 @@ router.register("ips", views.InvestmentPolicyViewSet, basename="api-ips")
 router.register("runs", views.RunViewSet, basename="api-run")
 router.register("proposals", views.ProposalViewSet, basename="api-proposal")
 router.register("approvals", views.ApprovalViewSet, basename="api-approval")
+router.register("export-files", views.ExportFileViewSet, basename="api-export-file")
+router.register("order-memoranda", views.OrderMemorandumViewSet, basename="api-order-memorandum")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

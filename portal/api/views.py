@@ -38,9 +38,16 @@ from optimizer.models import OptimizationRun
 from optimizer.services import run_request
 from portal import lockout
 from portal import services as wf
-from portal.access import approvals_visible, proposals_visible, runs_visible
+from portal.access import (
+    approvals_visible,
+    export_files_visible,
+    memoranda_visible,
+    proposals_visible,
+    runs_visible,
+)
 from portal.api import serializers as s
-from portal.models import Proposal
+from portal.exports.services import ExportRefused, export_proposal, record_download
+from portal.models import ExportFile, Proposal, ProposalExport
 from portal.selectors import stale_changes
 
 
@@ -357,6 +364,43 @@ class ProposalViewSet(FilterMixin, mixins.CreateModelMixin, viewsets.ReadOnlyMod
             return _refusal(exc)
         return self._done(proposal)
 
+    @extend_schema(
+        request=s.VersionSerializer,
+        responses={
+            201: s.ProposalExportSerializer,
+            200: s.ProposalExportSerializer,
+            400: s.RefusalSerializer,
+            409: s.RefusalSerializer,
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def export(self, request: Request, pk: str | None = None) -> Response:
+        """Export an approved proposal (PDF, trade files, memorandum, manifest): 201 with the
+        export; 200 with the same export when it was already exported; 400 naming every order
+        a custodian's rule refuses (nothing written)."""
+        data = s.VersionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        proposal = self._proposal()
+        expected = data.validated_data.get("version")
+        existed = ProposalExport.objects.filter(proposal=proposal).exists()
+        if not existed and expected is not None and expected != proposal.version:
+            return _refusal(
+                wf.VersionConflict(
+                    f"Proposal {proposal.pk} is at version {proposal.version}, you saw version "
+                    f"{expected}. Reload and try again."
+                )
+            )
+        try:
+            export = export_proposal(proposal=proposal, actor=_actor(request))
+        except ExportRefused as exc:
+            return Response({"detail": exc.message, "details": exc.problems}, status=400)
+        except wf.WorkflowError as exc:
+            return _refusal(exc)
+        return Response(
+            s.ProposalExportSerializer(export, context=self.get_serializer_context()).data,
+            status=status.HTTP_200_OK if existed else status.HTTP_201_CREATED,
+        )
+
     @extend_schema(responses={200: s.StaleSerializer})
     @action(detail=True, methods=["get"], url_path="stale-check")
     def stale_check(self, request: Request, pk: str | None = None) -> Response:
@@ -452,3 +496,47 @@ def api_docs(request: HttpRequest) -> HttpResponse:
         "portal/api_docs.html",
         {"info": schema.get("info", {}), "operations": operations, "components": components},
     )
+
+
+@filtered(
+    Filter("proposal", "export__proposal_id", "int", "Proposal id."),
+    Filter("kind", "kind", "str", "File kind (rationale_pdf, schwab_trades, ...)."),
+)
+class ExportFileViewSet(FilterMixin, viewsets.ReadOnlyModelViewSet[Any]):
+    """Exported files (metadata; ``download`` is the file's URL, identical bytes every time).
+    A client sees only their household's client PDFs."""
+
+    serializer_class = s.ExportFileSerializer
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return export_files_visible(self.request.user).select_related("export").order_by("pk")
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @action(detail=True, methods=["get"])
+    def download(self, request: Request, pk: str | None = None) -> HttpResponse:
+        """The file's stored bytes (identical on every download; ``X-Content-SHA256``)."""
+        meta = self.get_object()
+        content = ExportFile.objects.only("content").get(pk=meta.pk).content
+        record_download(file=meta, actor=_actor(request))
+        response = HttpResponse(bytes(content), content_type=meta.content_type)
+        response["Content-Disposition"] = f'attachment; filename="{meta.name}"'
+        response["X-Content-SHA256"] = meta.sha256
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+@filtered(
+    Filter("proposal", "proposal_id", "int", "Proposal id."),
+    Filter("account", "account_id", "int", "Account id."),
+)
+class OrderMemorandumViewSet(FilterMixin, viewsets.ReadOnlyModelViewSet[Any]):
+    """Order memoranda (SEC Rule 204-2(a)(3)), one per exported order. Firm staff only."""
+
+    serializer_class = s.OrderMemorandumSerializer
+
+    def get_queryset(self) -> QuerySet[Any]:
+        return (
+            memoranda_visible(self.request.user)
+            .select_related("recommended_by", "approved_by", "second_approved_by", "placed_by")
+            .order_by("pk")
+        )

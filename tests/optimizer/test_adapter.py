@@ -115,3 +115,43 @@ def test_restrictions_and_wash_windows_enter_the_snapshot(priced_book, today):
     ]
     assert snap["wash_sale"]["recent_loss_sales"][0]["symbol"] == "BND"
     assert {s["symbol"]: s["price"] for s in snap["securities"]}["VTI"] == "251.000000"
+
+
+def test_cash_to_raise_beyond_the_cash_band_through_the_adapter(priced_book, today):
+    """The IPS allows 0-10% cash; raising $5,000 (12.3% of the $40,500 household) from the
+    taxable account is feasible: the raised cash leaves, the bands apply to what stays."""
+    from optimizer.core.checker import CheckPolicy, check
+    from optimizer.core.engine import solve
+
+    book = priced_book
+    build = build_snapshot(
+        book.household, as_of=today, cash_to_raise={"schwab-12345678": "5000.00"}
+    )
+    snap = build.snapshot
+    assert snap["accounts"][0]["cash_to_raise"] == "5000.00"
+    assert "cash_to_raise" not in snap["accounts"][1]
+    cash_band = snap["targets"]["asset_classes"]["cash"]
+    assert D("5000") / D("40500") > D(cash_band["max"])  # the raise alone is outside the band
+    parsed = snapshot_from_dict(snap)
+    result = solve(parsed)
+    after = result.metrics["after"]
+    taxable_cash = D(after["cash"]["by_account"]["schwab-12345678"])
+    # the floor is 1% of what stays in the account: (1,000 + 25,000 - 5,000) x 1% = $210
+    assert taxable_cash >= D("5000.00") + D("210.00")
+    assert after["cash_raised"] == {
+        "total": "5000.00",
+        "by_account": {"schwab-12345678": "5000.00"},
+    }
+    assert after["invested_value"] == "35500.00"
+    sells = [t for t in result.trades if t.side == "sell"]
+    assert any(t.symbol == "VTI" and t.account == "schwab-12345678" for t in sells)
+    # the allocation after the withdrawal respects every band, measured on the $35,500
+    classes = snap["targets"]["asset_classes"]
+    for name, entry in after["asset_classes"].items():
+        if name in classes:
+            assert D(classes[name]["min"]) - D("1e-9") <= D(str(entry["weight"]))
+            assert D(str(entry["weight"])) <= D(classes[name]["max"]) + D("1e-9")
+    kept_cash = D(after["cash"]["total"]) - D("5000.00")
+    assert after["asset_classes"]["cash"]["value"] == f"{kept_cash:.2f}"
+    assert check(parsed, result.trades, CheckPolicy(no_short_term_gains=False)) == []
+    assert any(f["fact"] == "cash_raised" for f in result.facts)

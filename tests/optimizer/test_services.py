@@ -168,3 +168,24 @@ def test_rebalance_book_command(priced_book, capsys):
     call_command("rebalance_book", "--firm", "alpha", "--scenario", "conservative")
     out = capsys.readouterr().out
     assert "1 runs" in out and "1 succeeded" in out
+
+
+def test_a_raise_beyond_the_cash_band_runs_through_the_service(
+    priced_book, django_capture_on_commit_callbacks
+):
+    """A custom run with cash to raise far above the IPS cash band succeeds (it was refused as
+    infeasible while the raised cash counted as cash held against the band)."""
+    book = priced_book
+    with django_capture_on_commit_callbacks(execute=True):
+        run = run_request(
+            household=book.household,
+            scenario="custom",
+            actor=book.owner,
+            overrides={"cash_to_raise": {"schwab-12345678": "5000.00"}},
+        )
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    result = json.loads(run.result.text)
+    assert result["metrics"]["after"]["cash_raised"]["total"] == "5000.00"
+    snapshot = json.loads(run.snapshot.text)
+    assert snapshot["accounts"][0]["cash_to_raise"] == "5000.00"

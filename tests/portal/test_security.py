@@ -20,7 +20,15 @@ from accounts.models import ImportBatch, InvestmentPolicy, ReconciliationBreak
 from audit.models import AuditEvent
 from optimizer.models import OptimizationRun
 from portal import services as wf
-from portal.models import Proposal, ProposalApproval, ProposalEdit, ProposalTrade
+from portal.exports.services import export_proposal
+from portal.models import (
+    ExportFile,
+    Proposal,
+    ProposalApproval,
+    ProposalEdit,
+    ProposalExport,
+    ProposalTrade,
+)
 from tests.factories import PASSWORD
 from tests.portal.conftest import add_household, csrf_token, login, make_run
 
@@ -116,7 +124,8 @@ def full_book(priced_book, django_capture_on_commit_callbacks, today):
     book = priced_book
     run = make_run(book, "aggressive", django_capture_on_commit_callbacks)
     approved = wf.proposal_stage(run=run, actor=book.owner)
-    wf.proposal_approve(proposal=approved, actor=book.owner)
+    approved = wf.proposal_approve(proposal=approved, actor=book.owner)
+    export_proposal(proposal=approved, actor=book.owner)  # files, memoranda, manifest
     run2 = make_run(book, "moderate", django_capture_on_commit_callbacks)
     draft = wf.proposal_stage(run=run2, actor=book.owner)
     trade = draft.trades.get()
@@ -146,6 +155,8 @@ def _state() -> dict[str, object]:
         "batches": ImportBatch.objects.count(),
         "breaks": sorted(ReconciliationBreak.objects.values_list("pk", "status")),
         "alpha_events": AuditEvent.objects.filter(chain="alpha").count(),
+        "exports": ProposalExport.objects.count(),
+        "files": ExportFile.objects.count(),
     }
 
 
@@ -197,14 +208,26 @@ def test_an_outsider_reaches_nothing_of_another_firm_through_any_url(full_book):
     )
     before = _state()
     client = login(book.outsider)
-    seen, problems = _walk(client, ids, MARKERS_ALPHA, ["alpha", "accounts", "portal"])
+    files = list(ExportFile.objects.values_list("name", flat=True))
+    assert files
+    seen, problems = _walk(client, ids, MARKERS_ALPHA, ["alpha", "accounts", "portal", *files])
     assert problems == []
     assert seen > 100  # every page, API endpoint and admin pattern was tried
     assert _state() == before
     # and through the API with the outsider's token
     token = Token.objects.create(user=book.outsider)
     api = HttpClient(HTTP_AUTHORIZATION=f"Token {token.key}")
-    for path in ("households", "accounts", "lots", "ips", "runs", "proposals", "approvals"):
+    for path in (
+        "households",
+        "accounts",
+        "lots",
+        "ips",
+        "runs",
+        "proposals",
+        "approvals",
+        "export-files",
+        "order-memoranda",
+    ):
         listing = api.get(f"/api/{path}/")
         assert listing.status_code == 200
         assert not any(m in listing.content.decode() for m in MARKERS_ALPHA), path
@@ -225,7 +248,8 @@ def test_a_client_reaches_nothing_of_another_household(
         pk=make_run_for(lee, book, django_capture_on_commit_callbacks).pk
     )
     lee_p = wf.proposal_stage(run=run, actor=book.owner)
-    wf.proposal_approve(proposal=lee_p, actor=book.owner)
+    lee_p = wf.proposal_approve(proposal=lee_p, actor=book.owner)
+    lee_export = export_proposal(proposal=lee_p, actor=book.owner)
     ids = sorted(
         {
             lee.pk,
@@ -238,7 +262,8 @@ def test_a_client_reaches_nothing_of_another_household(
     )
     before = _state()
     client = login(book.client_user)
-    seen, problems = _walk(client, ids, MARKERS_LEE, [])
+    names = list(lee_export.files.values_list("name", flat=True))
+    seen, problems = _walk(client, ids, MARKERS_LEE, names)
     assert problems == [] and seen > 100
     assert _state() == before
 

@@ -25,6 +25,7 @@ migrate: venv
 
 demo: migrate
 	$(PY) manage.py demo
+	$(PY) manage.py demo_workflow
 
 run: demo
 	$(PY) manage.py runserver $(HOST):$(PORT)

@@ -56,6 +56,7 @@ __all__ = [
 CONTENT_TYPE = "text/csv"
 LINE_END = "\r\n"
 TRAILER = "TRAILER"
+MAX_QUANTITY_DECIMALS = 6  # the book's share precision (quantity_field)
 
 # The kinds of file ``write_trade_files`` returns, in the order it returns them.
 FILE_KINDS: tuple[str, ...] = (
@@ -354,7 +355,14 @@ def _order_problems(order: Order, proposal_id: int) -> list[str]:
             add(f"quantity {_shown(quantity)} must be greater than zero")
         places = decimal_places(quantity)
         allowed = rules.quantity_decimals(order.allows_fractional)
-        if places > allowed:
+        # a sell that closes whole lots carries the lots' own precision (the custodian holds it)
+        closes_lots = (
+            order.side == "sell"
+            and bool(order.lots)
+            and all(lot.shares == lot.lot_shares for lot in order.lots)
+            and places <= MAX_QUANTITY_DECIMALS
+        )
+        if places > allowed and not closes_lots:
             if allowed == 0:
                 add(
                     f"quantity {_shown(quantity)} has {_places_phrase(places)}; "

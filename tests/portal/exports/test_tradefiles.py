@@ -675,6 +675,18 @@ def test_sell_beyond_a_lots_shares_names_the_lot() -> None:
     ) == ["P12-001 (account 12345678, VTI): lot L-A2 sells 5 shares but holds only 4"]
 
 
+def test_a_sell_that_closes_whole_lots_keeps_the_lots_precision() -> None:
+    # at Schwab (whole shares) a lot of 10.25 shares from reinvested dividends is sold whole
+    whole = [lot("L-DRIP", dt.date(2020, 3, 2), "10.25", "10.25", "150.00", "250.00")]
+    assert sell_with(whole, "10.25") == []
+    # a part of it is still whole shares only
+    part = [lot("L-DRIP", dt.date(2020, 3, 2), "5.25", "10.25", "150.00", "250.00")]
+    assert sell_with(part, "5.25") == [
+        "P12-001 (account 12345678, VTI): quantity 5.25 has 2 decimal places; "
+        "Charles Schwab takes whole shares for this account"
+    ]
+
+
 def test_lots_must_sum_to_the_quantity() -> None:
     assert sell_with(
         [

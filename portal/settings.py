@@ -236,4 +236,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # WeasyPrint logs one progress line per page laid out; its warnings still show
+    "loggers": {"weasyprint.progress": {"level": "WARNING"}},
 }

@@ -12,6 +12,13 @@ engine; the charts are inline SVG built here, with every label escaped.
 
 Money is formatted from ``Decimal`` (``$12,345.67``, ``-$1,234.00``); floats appear only in the
 charts' geometry.
+
+Layout (``templates/portal/exports/rationale.html``, ``portal/static/exports/rationale.css``):
+a cover with the key figures and contents, then the explanation, key figures and binding
+constraints, the allocation chart and table, the trades by account, realized gains and tax, the
+IPS excerpt, the approvals, the disclosures, and the appendix of tax lots sold. Tables repeat
+their header on every page and never split a row; the appendix sets each sale's lots as
+fixed-width lines in one cell, which keeps a 2,000-lot appendix fast (see ``_lot_listing``).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import datetime as dt
 import hashlib
 import mimetypes
 from collections.abc import Iterable, Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -45,6 +52,7 @@ TEMPLATE = "portal/exports/rationale.html"
 FONT_FAMILY = "Rationale Sans"  # the @font-face family of rationale.css (DejaVu Sans files)
 
 CENT = Decimal("0.01")
+EN_DASH = "\u2013"
 MONTHS = (
     "January",
     "February",
@@ -119,7 +127,7 @@ def pct(value: Decimal | None, places: int = 1) -> str:
 def band(row: AllocationRow) -> str:
     if row.lower is None and row.upper is None:
         return "—"
-    return f"{pct(row.lower)} – {pct(row.upper)}"
+    return f"{pct(row.lower)} {EN_DASH} {pct(row.upper)}"
 
 
 def long_date(day: dt.date) -> str:
@@ -300,12 +308,12 @@ def gains_chart(
                 f'fill="{color}"/>'
                 f'<text x="{cx:.1f}" y="{(y - 4 if value >= 0 else y + h + 11):.1f}" '
                 f'text-anchor="middle" font-size="9">{money(value)}</text>'
-                f'<text x="{cx:.1f}" y="{base + 10}" text-anchor="middle" font-size="8.5" '
+                f'<text x="{cx:.1f}" y="{base + 14}" text-anchor="middle" font-size="8.5" '
                 f'fill="{MUTED}">{label}</text>'
             )
             gx += bar_w + gap
         body.append(
-            f'<text x="{i * group_w + group_w / 2:.1f}" y="{base + 28}" text-anchor="middle" '
+            f'<text x="{i * group_w + group_w / 2:.1f}" y="{base + 31}" text-anchor="middle" '
             f'font-weight="bold">{escape(name)}</text>'
         )
     return _svg(width, height, body, "Realized gains and losses by holding period")
@@ -340,18 +348,26 @@ LOT_COLUMNS = (
 )
 LOT_LINE_WIDTH_PT = 500  # the text width of a letter page less the table's padding
 MONO_ADVANCE_EM = Decimal("0.602")  # DejaVu Sans Mono's advance width
+LOT_FONT_PT = Decimal("7.5")
 
 
-def _lot_listing(rows: Sequence[tuple[str, ...]]) -> dict[str, Any] | None:
-    """The appendix's lot rows as fixed-width lines (one table cell per row, monospace font):
-    2,000 lots lay out in about a second this way, where 18,000 table cells take ten. Column
-    widths fit the longest value; the font shrinks (down to 5pt) for very long lot ids."""
+LOTS_PER_CELL = 12  # a sale's lots share a table cell (a row never splits across pages)
+
+
+def _lot_listing(sales: Sequence[Sequence[tuple[str, ...]]]) -> dict[str, Any] | None:
+    """The appendix's lots as fixed-width lines in a monospace font, one table cell per sale
+    (at most ``LOTS_PER_CELL`` lines each): 2,000 lots lay out in about a second this way, where
+    18,000 table cells take ten. Column widths fit the longest value; the font shrinks (down to
+    5pt) when very long lot ids would not fit the page width."""
+    rows = [row for sale in sales for row in sale]
     if not rows:
         return None
     widths = [
-        max([len(title)] + [len(row[i]) for row in rows]) for i, (title, _) in enumerate(LOT_COLUMNS)
+        max([len(title)] + [len(row[i]) for row in rows])
+        for i, (title, _) in enumerate(LOT_COLUMNS)
     ]
-    gap = "  "
+    capacity = int(Decimal(LOT_LINE_WIDTH_PT) / (MONO_ADVANCE_EM * LOT_FONT_PT))
+    gap = " " * max(2, min(5, (capacity - sum(widths)) // (len(widths) - 1)))
 
     def line(values: Sequence[str]) -> str:
         cells = [
@@ -360,11 +376,16 @@ def _lot_listing(rows: Sequence[tuple[str, ...]]) -> dict[str, Any] | None:
         return gap.join(cells).rstrip()
 
     chars = sum(widths) + len(gap) * (len(widths) - 1)
-    size = min(Decimal("7.5"), Decimal(LOT_LINE_WIDTH_PT) / (MONO_ADVANCE_EM * chars))
-    size = max(Decimal(5), size.quantize(Decimal("0.1"), rounding="ROUND_FLOOR"))
+    size = min(LOT_FONT_PT, Decimal(LOT_LINE_WIDTH_PT) / (MONO_ADVANCE_EM * chars))
+    size = max(Decimal(5), size.quantize(Decimal("0.1"), rounding=ROUND_FLOOR))
+    cells = [
+        "\n".join(line(row) for row in sale[i : i + LOTS_PER_CELL])
+        for sale in sales
+        for i in range(0, len(sale), LOTS_PER_CELL)
+    ]
     return {
         "header": line([title for title, _ in LOT_COLUMNS]),
-        "lines": [line(row) for row in rows],
+        "cells": cells,
         "font_size": f"{size:f}pt",
     }
 
@@ -373,7 +394,7 @@ def rationale_context(doc: RationaleDocument) -> dict[str, Any]:
     """Everything the template shows, formatted (strings, lists and dicts only)."""
     r = doc.realized
     accounts = []
-    lots = []
+    lots: list[list[tuple[str, ...]]] = []
     all_trades = 0
     for section in doc.accounts:
         trades = []
@@ -392,20 +413,22 @@ def rationale_context(doc: RationaleDocument) -> dict[str, Any]:
                     "lt": money_or_dash(t.realized_long_term),
                 }
             )
-            for lot in t.lots:
-                lots.append(
-                    (
-                        section.account_number_masked,
-                        t.symbol,
-                        lot.lot_ref,
-                        f"{lot.acquired:%m/%d/%Y}",
-                        shares(lot.shares),
-                        money(lot.cost_basis),
-                        money(lot.proceeds),
-                        money(lot.realized_gain),
-                        "Long" if lot.term == "long" else "Short",
-                    )
+            sale: list[tuple[str, ...]] = [
+                (
+                    section.account_number_masked,
+                    t.symbol,
+                    lot.lot_ref,
+                    f"{lot.acquired:%m/%d/%Y}",
+                    shares(lot.shares),
+                    money(lot.cost_basis),
+                    money(lot.proceeds),
+                    money(lot.realized_gain),
+                    "Long" if lot.term == "long" else "Short",
                 )
+                for lot in t.lots
+            ]
+            if sale:
+                lots.append(sale)
         st = [t.realized_short_term for t in section.trades if t.realized_short_term is not None]
         lt = [t.realized_long_term for t in section.trades if t.realized_long_term is not None]
         sells = [t for t in section.trades if t.side == "sell"]
@@ -481,7 +504,8 @@ def rationale_context(doc: RationaleDocument) -> dict[str, Any]:
             "losses": money(r.short_term_losses + r.long_term_losses),
             "net": money(r.net),
             "tax": money(r.estimated_tax),
-            "deferred": money(r.tax_deferred),
+            "deferred": money(abs(r.tax_deferred)),
+            "deferred_kind": "gain" if r.tax_deferred > 0 else "loss",
             "has_deferred": r.tax_deferred != 0,
         },
         "gains_chart": gains_chart(

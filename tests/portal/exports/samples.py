@@ -74,9 +74,7 @@ def _security(i: int) -> tuple[str, str, Decimal]:
     return symbol, f"{symbol.title()} Industries Inc.", price
 
 
-def _lots(
-    *, seq: int, shares: Decimal, price: Decimal, count: int
-) -> tuple[LotInstruction, ...]:
+def _lots(*, seq: int, shares: Decimal, price: Decimal, count: int) -> tuple[LotInstruction, ...]:
     """``count`` lots summing to ``shares``; alternately long-term gains, short-term gains and
     losses, with acquisition dates relative to ``AS_OF``."""
     base, rest = divmod(int(shares), count)

@@ -52,10 +52,11 @@ def proposal_export(request: HttpRequest, pk: int) -> HttpResponseBase:
         return _refused(request, proposal, refusal)
     except wf.WorkflowError as exc:
         return _refused(request, proposal, exc)
+    orders = f"{export.order_count} order{'s' if export.order_count != 1 else ''}"
+    blocks = f"{export.block_count} block{'s' if export.block_count != 1 else ''}"
     messages.success(
         request,
-        f"Exported {export.order_count} orders in {export.block_count} blocks; "
-        f"{export.files.count()} files recorded with their SHA-256.",
+        f"Exported {orders} in {blocks}; {export.files.count()} files recorded with their SHA-256.",
     )
     return redirect("proposal_detail", pk=proposal.pk)
 

@@ -1,9 +1,11 @@
 """End to end in a real browser (Debian's Chromium, headless, through Playwright): an adviser
-goes from the review queue to an approved proposal; an outsider gets 404 on it. Screenshots are
+goes from the review queue to an approved, exported proposal; the household's client downloads
+the PDF and nothing else; an outsider gets 404 on all of it. Screenshots are
 saved under test-artifacts/e2e/."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from portal.models import Proposal, ProposalApproval, ProposalStatus
@@ -63,18 +65,44 @@ def test_adviser_approves_a_proposal_and_an_outsider_gets_404(e2e_book, live_ser
         assert f"Proposal {proposal_id} approved." in page.locator("ul.messages").inner_text()
         assert "Approved" in page.locator("h1").first.inner_text()
         page.screenshot(path=str(ARTIFACTS / "05-approved.png"), full_page=True)
+
+        page.click("text=Export the PDF and trade files")
+        page.wait_for_selector("#exports table")
+        assert "Exported" in page.locator("ul.messages").inner_text()
+        links = page.locator("#exports table a")
+        names = [links.nth(i).inner_text() for i in range(links.count())]
+        pdf_name = f"proposal-{proposal_id}-rationale.pdf"
+        trades_name = f"proposal-{proposal_id}-schwab-trades.csv"
+        assert pdf_name in names and trades_name in names
+        page.screenshot(path=str(ARTIFACTS / "06-exported.png"), full_page=True)
+        pdf = context.request.get(f"{base}/proposals/{proposal_id}/files/{pdf_name}")
+        assert pdf.status == 200 and pdf.body().startswith(b"%PDF-")
+        assert hashlib.sha256(pdf.body()).hexdigest() == pdf.headers["x-content-sha256"]
         assert console_errors == []  # no script error, no missing asset on the adviser's way
+
+        page.click("button:has-text('Log out')")
+        page.wait_for_load_state("networkidle")
+        _login(page, base, "client")  # the household's client: their PDF, nothing else
+        page.goto(f"{base}/")
+        page.wait_for_selector("#reports")
+        assert pdf_name in page.locator("#reports").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "07-client-reports.png"), full_page=True)
+        mine = context.request.get(f"{base}/proposals/{proposal_id}/files/{pdf_name}")
+        assert mine.status == 200 and mine.body() == pdf.body()
+        other = context.request.get(f"{base}/proposals/{proposal_id}/files/{trades_name}")
+        assert other.status == 404
 
         page.click("button:has-text('Log out')")
         page.wait_for_load_state("networkidle")
         _login(page, base, "outsider")
         response = page.goto(f"{base}/proposals/{proposal_id}/")
         assert response is not None and response.status == 404
-        page.screenshot(path=str(ARTIFACTS / "06-outsider-404.png"), full_page=True)
+        assert context.request.get(f"{base}/proposals/{proposal_id}/files/{pdf_name}").status == 404
+        page.screenshot(path=str(ARTIFACTS / "08-outsider-404.png"), full_page=True)
         context.close()
 
     proposal = Proposal.objects.get(pk=proposal_id)
-    assert proposal.status == ProposalStatus.APPROVED and proposal.scenario == "moderate"
+    assert proposal.status == ProposalStatus.EXPORTED and proposal.scenario == "moderate"
     approval = ProposalApproval.objects.get(proposal=proposal)
     assert approval.approver.username == "owner"
     assert approval.comment == "Checked the IRA cash floor sale."
@@ -83,6 +111,8 @@ def test_adviser_approves_a_proposal_and_an_outsider_gets_404(e2e_book, live_ser
         "03-scenarios",
         "04-proposal",
         "05-approved",
-        "06-outsider-404",
+        "06-exported",
+        "07-client-reports",
+        "08-outsider-404",
     ):
         assert (ARTIFACTS / f"{name}.png").stat().st_size > 5_000

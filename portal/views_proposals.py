@@ -22,6 +22,7 @@ from accounts.access import (
     is_firm_staff,
 )
 from accounts.models import AssetClass, Role
+from audit.access import can_audit_household
 from optimizer.models import FINISHED
 from optimizer.services import run_request
 from portal import charts
@@ -275,6 +276,7 @@ def _proposal_context(request: HttpRequest, proposal: Proposal, **forms: Any) ->
             .select_related("recommended_by", "approved_by", "second_approved_by", "placed_by")
         ),
         "can_export": proposal.status == ProposalStatus.APPROVED and is_adviser,
+        "can_audit": can_audit_household(user, proposal.household),
         "household": proposal.household,
         "by_account": list(by_account.items()),
         "trades": trades,

@@ -48,3 +48,11 @@ def test_the_exam_package_carries_the_exports_and_memoranda_and_verifies(priced_
     assert export.manifest_sha256 in listed
     report = verify_package(package.data)
     assert report.ok, report.problems
+
+
+def test_the_proposal_page_links_its_reconstruction_for_those_who_may_audit(priced_book, approved):
+    url = reverse("run_reconstruction", args=[approved.run_id])
+    page = reverse("proposal_detail", args=[approved.pk])
+    for who, shown in (("owner", True), ("compliance", True), ("colleague", False)):
+        body = login(getattr(priced_book, who)).get(page).content.decode()
+        assert (url in body) is shown, who

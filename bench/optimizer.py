@@ -1,6 +1,7 @@
 """Optimizer benchmark: prints JSON figures (medians of several runs).
 
-    .venv/bin/python bench/optimizer.py [--repeat N] [--quick] [--no-book]
+    .venv/bin/python bench/optimizer.py [--repeat N] [--quick] [--no-book] [--no-portal]
+                                        [--demo-db DATABASE_URL]
 
 Sections:
 - ``account_30_150``: one 30-security, 150-lot taxable account; compile once (cold), then warm
@@ -13,19 +14,36 @@ Sections:
   wall and solver-reported time, iterations and the objective gap to a Clarabel solve at 1e-12
   tolerances.
 - ``ticket_fee_model``: tickets proposed with and without the ticket-fee model.
-- ``end_to_end_over_solver``: for one run, ``core_time_s / solve_time_s``: the time ``solve()``
-  takes from snapshot to checked result divided by the sum of the solver-reported times of that
-  run's solves (Clarabel's ``solve_time`` includes its setup; SCS's setup + solve time); median
-  over runs, target <= 1.5. ``solves_per_run`` counts the continuous solves of a run.
+- ``portal_path``: every household of the demo firm through what a run does before and after
+  the core: ``optimizer.adapter.build_snapshot`` (database -> snapshot), validation and the
+  canonical snapshot text, ``solve()`` with the adapter's three-year forecast, the result JSON
+  (the database writes of ``run_execute`` are left out; ``firm_book_celery`` has them). Twice:
+  ``cold`` (nothing remembered: every structure compiled, every covariance estimated) and
+  ``warm`` (the same households again, as a second scenario or a re-run of the day would be).
+- ``end_to_end_over_solver``: the ratios of the issue's target (<= 1.5), per run, medians:
+
+  * ``core``: ``core_time_s / (solve_time_s + forecast_solve_time_s)``: the whole ``solve()``
+    call (snapshot to checked result: arrays, compilation when the structure is new, solves,
+    rounding, repair, checker, metrics, facts, the forecast years) over the solver-reported
+    times of all the solves it made (the run's and the forecast years'; Clarabel's
+    ``solve_time`` includes its setup, SCS's setup + solve time);
+  * ``portal``: ``(adapter + core + result JSON) / the same solver time``, the ``portal_path``
+    runs; cold and warm;
+  * with, for each, the solves per run and the share of compilation, so a figure can be read.
+
 - ``machine``: CPU count and load averages before and after (the figures are wall-clock; on a
   shared machine compare them with the load).
 - ``firm_book_celery``: the demo firm's book through Celery (see ``bench_firm_book``).
+
+The demo database (``portal_path``, ``firm_book_celery``) is built once in a temporary folder
+(``migrate`` and ``demo``, about a minute) unless ``--demo-db`` names one that has it.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
 import json
 import os
 import statistics
@@ -60,9 +78,15 @@ def _p(values: list[float], q: float) -> float:
     return xs[int(q * (len(xs) - 1))]
 
 
+def _all_solver_s(res: Result) -> float:
+    """Solver-reported time of every solve of a run: its own and its forecast years'."""
+    return res.solver.solve_time_s + res.solver.forecast_solve_time_s
+
+
 def _ratio(res: Result) -> float:
-    """End-to-end core time of one run over the sum of its solver-reported times."""
-    return res.solver.core_time_s / res.solver.solve_time_s if res.solver.solve_time_s else 0.0
+    """``core``: the whole ``solve()`` call over the solver-reported times of all its solves."""
+    solver_s = _all_solver_s(res)
+    return res.solver.core_time_s / solver_s if solver_s else 0.0
 
 
 def _reprice(snap: Snapshot, factor: Decimal) -> Snapshot:
@@ -83,9 +107,9 @@ def _runs(snaps: list[Snapshot], **kwargs: Any) -> dict[str, Any]:
         t = time.perf_counter()
         res = solve(snap, **kwargs)
         wall.append(time.perf_counter() - t)
-        solver.append(res.solver.solve_time_s)
+        solver.append(_all_solver_s(res))
         ratio.append(_ratio(res))
-        solves.append(res.solver.solves)
+        solves.append(res.solver.solves + res.solver.forecast_solves)
     assert res is not None
     return {
         "runs": len(snaps),
@@ -253,75 +277,156 @@ def _machine() -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
-# The demo firm's whole book through Celery: added by the portal layer (needs Django, the demo
-# data and a worker). Keep this function's signature; return a dict of figures or None.
+# The demo database: Django on a database holding the demo firm, set up once per process.
 # --------------------------------------------------------------------------------------------
-def bench_firm_book() -> dict[str, Any] | None:
-    """The demo firm's whole book (26 households) through Celery: a Redis broker and a real
-    ``celery worker`` (2 processes) when redis-server is installed, eager Celery otherwise. A
-    fresh SQLite database in a temporary folder; figures are per-run medians from the runs'
-    recorded timings plus the wall time of the whole batch."""
-    import os
+AS_OF = datetime.date(2026, 11, 20)
+_DEMO: dict[str, Any] = {}
+
+
+def _demo_setup(demo_db: str | None = None, *, broker: bool = True) -> dict[str, Any]:
+    """Set up Django on ``demo_db`` (a DATABASE_URL holding the demo firm) or on a new SQLite
+    file in a temporary folder filled with ``migrate`` and ``demo`` (removed at exit). With
+    ``broker`` and redis-server installed, Celery is pointed at a Redis on a free loopback port
+    (started by ``bench_firm_book``): the settings read it when Django starts."""
+    if _DEMO:
+        return _DEMO
+    import atexit
     import shutil
     import socket
-    import subprocess
     import tempfile
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-book-"))
-    os.environ["DATABASE_URL"] = f"sqlite:///{tmp / 'book.sqlite3'}"
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    os.environ["DATABASE_URL"] = demo_db or f"sqlite:///{tmp / 'book.sqlite3'}"
     os.environ["DJANGO_SETTINGS_MODULE"] = "portal.settings"
-    redis = shutil.which("redis-server")
-    procs: list[subprocess.Popen[bytes]] = []
+    redis = shutil.which("redis-server") if broker else None
+    port = 0
     if redis:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         os.environ["CELERY_BROKER_URL"] = f"redis://127.0.0.1:{port}/0"
-        procs.append(
-            subprocess.Popen(
-                [
-                    redis,
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--dir",
-                    str(tmp),
-                ],
-                stdout=subprocess.DEVNULL,
-            )
-        )
     import django
 
     django.setup()
     from django.core.management import call_command
 
     from accounts.models import Firm
+
+    call_command("migrate", verbosity=0)
+    if not Firm.objects.filter(slug="harbor-point").exists():
+        with open(os.devnull, "w") as devnull:
+            call_command("demo", "--as-of", AS_OF.isoformat(), stdout=devnull)
+    _DEMO.update({"tmp": tmp, "redis": redis, "port": port})
+    return _DEMO
+
+
+def _q(values: list[float], digits: int = 1, scale: float = 1000.0) -> dict[str, float]:
+    return {
+        "p50": round(statistics.median(values) * scale, digits),
+        "p90": round(_p(values, 0.9) * scale, digits),
+    }
+
+
+def bench_portal_path() -> dict[str, Any]:
+    """Every household of the demo firm through the adapter, the core and the result JSON,
+    cold then warm (see the module docstring). Milliseconds per run, p50 / p90."""
+    _demo_setup()
+    from accounts.models import Firm
+    from optimizer import adapter
+    from optimizer.adapter import DataNotReady, build_snapshot
+    from optimizer.core import model as core_model
+    from optimizer.core.errors import OptimizerError
+    from optimizer.core.snapshot import snapshot_from_dict
+
+    firm = Firm.objects.get(slug="harbor-point")
+    households = list(firm.households.filter(is_active=True).order_by("pk"))
+    clear_cache()
+    adapter._risk_cache.clear()
+    core_model._structure_cache.clear()
+    out: dict[str, Any] = {"households": len(households)}
+    for name in ("cold", "warm"):
+        rows: list[dict[str, float]] = []
+        refused: dict[str, int] = {}
+        for household in households:
+            t0 = time.perf_counter()
+            try:
+                build = build_snapshot(household, as_of=AS_OF, scenario="moderate")
+                snap = snapshot_from_dict(build.snapshot)
+                snap.canonical_json()  # the text run_execute stores and hashes
+                t1 = time.perf_counter()
+                res = solve(snap)
+                res.to_json()
+            except (DataNotReady, OptimizerError) as exc:
+                refused[type(exc).__name__] = refused.get(type(exc).__name__, 0) + 1
+                continue
+            total = time.perf_counter() - t0
+            solver_s = _all_solver_s(res)
+            rows.append(
+                {
+                    "adapter": t1 - t0,
+                    "core": res.solver.core_time_s,
+                    "total": total,
+                    "solver": solver_s,
+                    "compile": res.solver.compile_time_s,
+                    "solves": res.solver.solves + res.solver.forecast_solves,
+                    "core_ratio": res.solver.core_time_s / solver_s,
+                    "total_ratio": total / solver_s,
+                    "compile_share": res.solver.compile_time_s / total,
+                    "securities": len(snap.securities),
+                }
+            )
+        out[name] = {
+            "runs": len(rows),
+            "refused": refused,
+            "adapter_ms": _q([r["adapter"] for r in rows]),
+            "core_ms": _q([r["core"] for r in rows]),
+            "total_ms": _q([r["total"] for r in rows]),
+            "solver_ms_all_solves": _q([r["solver"] for r in rows]),
+            "compile_ms": _q([r["compile"] for r in rows]),
+            "solves_per_run_p50": statistics.median(r["solves"] for r in rows),
+            "core_over_solver": _q([r["core_ratio"] for r in rows], 2, 1.0),
+            "portal_over_solver": _q([r["total_ratio"] for r in rows], 2, 1.0),
+            "compile_share_of_total_p50": round(
+                statistics.median(r["compile_share"] for r in rows), 2
+            ),
+            "securities_p50_max": [
+                statistics.median(r["securities"] for r in rows),
+                max(r["securities"] for r in rows),
+            ],
+        }
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The demo firm's whole book through Celery: added by the portal layer (needs Django, the demo
+# data and a worker). Keep this function's signature; return a dict of figures or None.
+# --------------------------------------------------------------------------------------------
+def bench_firm_book() -> dict[str, Any] | None:
+    """The demo firm's whole book (26 households) through Celery: a Redis broker and a real
+    ``celery worker`` (2 processes) when redis-server is installed, eager Celery otherwise, on
+    the demo database (:func:`_demo_setup`); figures are per-run medians from the runs' recorded
+    timings (``run_execute``: adapter, core, solver, forecast solver, compile, total) plus the
+    wall time of the whole batch. Ratios over the solver time of all the run's solves (the
+    forecast years' included)."""
+    import subprocess
+
+    from accounts.models import Firm
     from optimizer.management.commands._common import wait_for
     from optimizer.services import batch_request
 
+    demo = _demo_setup()
+    redis, port, tmp = demo["redis"], demo["port"], demo["tmp"]
+    procs: list[subprocess.Popen[bytes]] = []
     try:
-        call_command("migrate", verbosity=0)
-        call_command("demo", "--as-of", "2026-11-20", stdout=open(os.devnull, "w"))  # noqa: SIM115
         if redis:
+            server = [redis, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+            procs.append(subprocess.Popen([*server, "--dir", str(tmp)], stdout=subprocess.DEVNULL))
+            worker = [sys.executable, "-m", "celery", "-A", "portal", "worker", "--concurrency"]
+            options = ["2", "--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
             procs.append(
                 subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "portal",
-                        "worker",
-                        "--concurrency",
-                        "2",
-                        "--loglevel",
-                        "WARNING",
-                        "--without-gossip",
-                        "--without-mingle",
-                    ],
+                    [*worker, *options],
                     cwd=_HERE.parent,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -330,26 +435,24 @@ def bench_firm_book() -> dict[str, Any] | None:
             time.sleep(3)
         firm = Firm.objects.get(slug="harbor-point")
         started = time.perf_counter()
-        batch = batch_request(
-            firm=firm,
-            scenario="moderate",
-            actor=None,
-            as_of=__import__("datetime").date(2026, 11, 20),
-        )
+        batch = batch_request(firm=firm, scenario="moderate", actor=None, as_of=AS_OF)
         runs = wait_for(list(batch.runs.values_list("pk", flat=True)), 1800)
         wall = time.perf_counter() - started
     finally:
         for proc in reversed(procs):
             proc.terminate()
             proc.wait(timeout=30)
-        shutil.rmtree(tmp, ignore_errors=True)
     done = [r for r in runs if r.status == "succeeded"]
-    ratio = [
-        r.timings["total_s"] / r.timings["solver_s"] for r in done if r.timings.get("solver_s")
-    ]
-    core_ratio = [
-        r.timings["core_s"] / r.timings["solver_s"] for r in done if r.timings.get("solver_s")
-    ]
+
+    def solver_s(r: Any) -> float:
+        return float(r.timings.get("solver_s", 0)) + float(r.timings.get("forecast_solver_s", 0))
+
+    timed = [r for r in done if solver_s(r) > 0]
+
+    def p50(key: str, digits: int = 3) -> float | None:
+        values = [float(r.timings.get(key, 0)) for r in done]
+        return round(statistics.median(values), digits) if values else None
+
     return {
         "path": "redis + celery worker x2" if redis else "eager",
         "households": len(runs),
@@ -358,13 +461,21 @@ def bench_firm_book() -> dict[str, Any] | None:
         },
         "wall_s": round(wall, 2),
         "per_run_total_s_p50": round(statistics.median(r.timings["total_s"] for r in runs), 3),
-        "per_run_adapter_s_p50": round(
-            statistics.median(r.timings.get("adapter_s", 0) for r in done), 3
-        ),
-        "per_run_core_s_p50": round(statistics.median(r.timings["core_s"] for r in done), 3),
-        "per_run_solver_s_p50": round(statistics.median(r.timings["solver_s"] for r in done), 4),
-        "end_to_end_over_solver_p50": round(statistics.median(ratio), 2) if ratio else None,
-        "core_over_solver_p50": round(statistics.median(core_ratio), 2) if core_ratio else None,
+        "per_run_adapter_s_p50": p50("adapter_s"),
+        "per_run_core_s_p50": p50("core_s"),
+        "per_run_compile_s_p50": p50("compile_s"),
+        "per_run_solver_s_p50": p50("solver_s", 4),
+        "per_run_forecast_solver_s_p50": p50("forecast_solver_s", 4),
+        "total_over_all_solves_p50": round(
+            statistics.median(r.timings["total_s"] / solver_s(r) for r in timed), 2
+        )
+        if timed
+        else None,
+        "core_over_all_solves_p50": round(
+            statistics.median(r.timings["core_s"] / solver_s(r) for r in timed), 2
+        )
+        if timed
+        else None,
         "trades_p50": statistics.median(r.summary.get("trades", 0) for r in done) if done else 0,
     }
 
@@ -374,28 +485,57 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (smoke test)")
     parser.add_argument("--no-book", action="store_true", help="skip the firm book through Celery")
+    parser.add_argument(
+        "--no-portal", action="store_true", help="skip the demo households' adapter + core path"
+    )
+    parser.add_argument(
+        "--demo-db", help="DATABASE_URL of a database with the demo firm (default: a new one)"
+    )
     args = parser.parse_args()
     repeat = 2 if args.quick else args.repeat
     machine_before = _machine()
     account = bench_account(max(repeat * 3, 5))
     transition = bench_transition(repeat)
     moderate = transition["per_scenario"]["moderate"]
-    figures = {
+    figures: dict[str, Any] = {
         "machine": {"before": machine_before},
         "account_30_150": account,
         "transition_500_2000": transition,
         "clarabel_vs_scs": bench_solvers(max(2, repeat // 2)),
         "ticket_fee_model": bench_tickets(),
-        "end_to_end_over_solver": {
-            "definition": "core_time_s / sum of solver-reported solve times, per run; median",
+    }
+    if not (args.no_portal and args.no_book):
+        _demo_setup(args.demo_db, broker=not args.no_book)
+    portal = None if args.no_portal else bench_portal_path()
+    figures["portal_path"] = portal
+    ratios: dict[str, Any] = {
+        "definitions": {
+            "core": "core_time_s / (solve_time_s + forecast_solve_time_s): the whole solve() "
+            "call over the solver-reported times of all its solves; per run, median",
+            "portal": "(build_snapshot + validation + canonical text + solve() + result JSON) "
+            "/ the same solver time; demo households, per run, median",
+        },
+        "target": 1.5,
+        "core": {
             "account_30_150": account["end_to_end_over_solver_p50"],
             "account_30_150_solves_per_run": account["solves_per_run_p50"],
             "transition_moderate": moderate["end_to_end_over_solver_p50"],
             "transition_moderate_solves_per_run": moderate["solves_per_run_p50"],
-            "target": 1.5,
         },
-        "firm_book_celery": None if args.no_book else bench_firm_book(),
     }
+    if portal is not None:
+        for name in ("cold", "warm"):
+            ratios["core"][f"demo_households_{name}"] = portal[name]["core_over_solver"]["p50"]
+        ratios["portal"] = {
+            name: {
+                "p50": portal[name]["portal_over_solver"]["p50"],
+                "solves_per_run": portal[name]["solves_per_run_p50"],
+                "compile_share_of_total": portal[name]["compile_share_of_total_p50"],
+            }
+            for name in ("cold", "warm")
+        }
+    figures["end_to_end_over_solver"] = ratios
+    figures["firm_book_celery"] = None if args.no_book else bench_firm_book()
     figures["machine"]["after"] = _machine()
     print(json.dumps(figures, indent=2, sort_keys=True))
 

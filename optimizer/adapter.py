@@ -22,12 +22,14 @@ Conventions (documented in docs/optimizer.md, "From the database"):
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter, defaultdict
+import threading
+from collections import Counter, OrderedDict, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 import pandas as pd
+from django.db.models import Count, Max, Sum
 
 from accounts.models import (
     CENT,
@@ -92,6 +94,77 @@ def _fallback_security(asset_class_id: int) -> Security | None:
     )
     ranked = sorted(candidates, key=lambda s: (-counts.get(s.pk, 0), s.symbol))
     return ranked[0] if ranked else None
+
+
+# The risk model of a set of securities on a day, by a fingerprint of the price rows it is
+# estimated from (stored closes are immutable: see accounts.models.Price). Reading and
+# converting a year of daily closes and estimating the covariance is most of the time it takes
+# to build a snapshot; the same household's scenarios, re-runs and the book's runs of the same
+# day share it. The fingerprint (row count, sum and maximum of the row ids, sum of the closes)
+# changes when a row is added, removed or replaced.
+_RISK_CACHE_SIZE = 128
+_risk_cache: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
+_risk_lock = threading.Lock()
+
+
+def _risk_model(
+    universe: dict[int, Security],
+    symbols: list[str],
+    by_symbol: dict[str, Security],
+    as_of: dt.date,
+) -> dict[str, Any]:
+    """The snapshot's ``risk_model``: the Ledoit-Wolf shrunk covariance of the last year of daily
+    closes (:func:`optimizer.core.risk.estimate_covariance`), remembered by fingerprint."""
+    rows = Price.objects.filter(
+        security_id__in=universe,
+        date__gt=as_of - dt.timedelta(days=RISK_LOOKBACK_DAYS),
+        date__lte=as_of,
+    )
+    fingerprint = rows.aggregate(n=Count("pk"), ids=Sum("pk"), top=Max("pk"), closes=Sum("close"))
+    key = (
+        as_of,
+        RISK_LOOKBACK_DAYS,
+        MIN_RISK_OBSERVATIONS,
+        tuple((sym, by_symbol[sym].pk) for sym in symbols),
+        fingerprint["n"],
+        fingerprint["ids"],
+        fingerprint["top"],
+        str(fingerprint["closes"]),
+    )
+    with _risk_lock:
+        hit = _risk_cache.get(key)
+        if hit is not None:
+            _risk_cache.move_to_end(key)
+    if hit is None:
+        symbol_of = {sid: sec.symbol for sid, sec in universe.items()}
+        history = pd.DataFrame.from_records(
+            [
+                (d, symbol_of[sid], c)
+                for d, sid, c in rows.values_list("date", "security_id", "close")
+            ],
+            columns=["date", "symbol", "close"],
+        )
+        if history.empty:
+            raise DataNotReady([f"No price history in the year before {as_of}."])
+        closes = history.pivot(index="date", columns="symbol", values="close").sort_index()
+        closes = closes.reindex(columns=symbols).astype(float).ffill().dropna()
+        if len(closes) < MIN_RISK_OBSERVATIONS:
+            raise DataNotReady(
+                [
+                    f"Only {len(closes)} days of complete price history; the risk model needs {MIN_RISK_OBSERVATIONS}."
+                ]
+            )
+        hit = risk_model_dict(estimate_covariance(closes), "security")
+        with _risk_lock:
+            _risk_cache[key] = hit
+            while len(_risk_cache) > _RISK_CACHE_SIZE:
+                _risk_cache.popitem(last=False)
+    # a copy: the caller's snapshot dict is its own
+    return {
+        **hit,
+        "labels": list(hit["labels"]),
+        "covariance": [list(r) for r in hit["covariance"]],
+    }
 
 
 def build_snapshot(
@@ -183,25 +256,7 @@ def build_snapshot(
     by_symbol = {s.symbol: s for s in universe.values()}
 
     # -- risk model from a year of closes
-    history = pd.DataFrame.from_records(
-        Price.objects.filter(
-            security_id__in=universe,
-            date__gt=as_of - dt.timedelta(days=RISK_LOOKBACK_DAYS),
-            date__lte=as_of,
-        ).values_list("date", "security__symbol", "close"),
-        columns=["date", "symbol", "close"],
-    )
-    if history.empty:
-        raise DataNotReady([f"No price history in the year before {as_of}."])
-    closes = history.pivot(index="date", columns="symbol", values="close").sort_index()
-    closes = closes.reindex(columns=symbols).astype(float).ffill().dropna()
-    if len(closes) < MIN_RISK_OBSERVATIONS:
-        raise DataNotReady(
-            [
-                f"Only {len(closes)} days of complete price history; the risk model needs {MIN_RISK_OBSERVATIONS}."
-            ]
-        )
-    sigma = estimate_covariance(closes)
+    risk_model = _risk_model(universe, symbols, by_symbol, as_of)
 
     # -- security-level targets
     value_by_security: dict[int, Decimal] = defaultdict(lambda: ZERO)
@@ -370,7 +425,7 @@ def build_snapshot(
         ],
         "lots": lot_rows,
         "targets": {"securities": securities_targets, "asset_classes": asset_class_section},
-        "risk_model": risk_model_dict(sigma, "security"),
+        "risk_model": risk_model,
         "tax": {"short_term_rate": str(ips.st_rate), "long_term_rate": str(ips.lt_rate)},
         "budgets": {
             "max_net_realized_gain": None

@@ -4,8 +4,10 @@ The core is deterministic: the same snapshot gives byte-identical result JSON. A
 stored snapshot text (checking it still hashes to the recorded SHA-256), solves it exactly as
 ``optimizer.services.run_execute`` did (same knobs), and compares the new result JSON with the
 stored one byte for byte. When they differ the report says exactly what: trades added, removed
-and changed (field by field, lots by lot id), metrics, every other field of the result, and the
-library versions then and now (a solver upgrade is the usual cause).
+and changed (field by field, lots by lot id), metrics, every other field of the result, the
+library versions then and now (``run.versions``, which include a fingerprint of the optimizer
+core's source, and the solver and cvxpy versions the result records), and the likely cause: an
+altered snapshot, a library upgrade, a change of the optimizer code, or none of these.
 
 ``replay_compare`` is the pure comparison (no database); ``run_replay`` is the service used by
 ``manage.py replay_run`` and the reconstruction page's button: it records an
@@ -131,12 +133,55 @@ class ReplayReport:
 
     @property
     def version_changes(self) -> list[ValueChange]:
+        """Library (and optimizer code) versions recorded with the run that differ now."""
         names = sorted(set(self.versions_then) | set(self.versions_now))
         return [
             ValueChange(name, self.versions_then.get(name), self.versions_now.get(name))
             for name in names
             if self.versions_then.get(name) != self.versions_now.get(name)
         ]
+
+    @property
+    def result_version_changes(self) -> list[ValueChange]:
+        """Solver and cvxpy versions written in the result documents that differ."""
+        return [o for o in self.diff.other if o.path in _RESULT_VERSION_PATHS]
+
+    @property
+    def likely_causes(self) -> list[str]:
+        """Why the replay differs, most likely first (empty when it is identical)."""
+        if self.identical:
+            return []
+        out: list[str] = []
+        if not self.snapshot_intact:
+            out.append(
+                "the stored input snapshot was altered after the run (it no longer hashes to "
+                "the recorded SHA-256)"
+            )
+        changed = {v.path: v for v in self.version_changes}
+        for v in self.result_version_changes:
+            # the solver and cvxpy versions the result records (unless run.versions says it)
+            if any((c.then, c.now) == (v.then, v.now) for c in changed.values()):
+                continue
+            name = _RESULT_VERSION_PATHS[v.path]
+            changed.setdefault(name, ValueChange(name, v.then, v.now))
+        code = changed.pop("optimizer_code", None)
+        libraries = [v for name, v in sorted(changed.items()) if name != "ria-portal"]
+        if libraries:
+            out.append(
+                "a library upgrade: "
+                + ", ".join(f"{v.path} {_text(v.then)} -> {_text(v.now)}" for v in libraries)
+                + " (a solver or linear-algebra change moves solutions in the last digits, "
+                "which can change a rounding or a dropped order)"
+            )
+        if code is not None:
+            then = "not recorded" if code.then is None else code.then
+            out.append(f"a change of the optimizer code (fingerprint {then} -> {code.now})")
+        if not out:
+            out.append(
+                "no input, library or code version differs: the platform (CPU, BLAS build) "
+                "or a non-deterministic step"
+            )
+        return out
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -155,6 +200,8 @@ class ReplayReport:
             "versions_then": self.versions_then,
             "versions_now": self.versions_now,
             "version_changes": [v.as_dict() for v in self.version_changes],
+            "result_version_changes": [v.as_dict() for v in self.result_version_changes],
+            "likely_causes": self.likely_causes,
         }
 
     def lines(self) -> list[str]:
@@ -177,10 +224,14 @@ class ReplayReport:
             )
         out += self.diff.lines()
         out += [f"library {v.path}: {v.then} then, {v.now} now" for v in self.version_changes]
+        out += [f"likely cause: {cause}" for cause in self.likely_causes]
         return out
 
 
 # --------------------------------------------------------------------------- comparison
+
+# versions the result document itself records -> the library they name
+_RESULT_VERSION_PATHS = {"solver.solver_version": "solver", "solver.cvxpy_version": "cvxpy"}
 
 
 def _text(value: Any) -> str:

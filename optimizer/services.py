@@ -8,6 +8,8 @@ outcome. Execution is idempotent: a redelivered task finds the run finished and 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import json
 import platform
 import time
@@ -15,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -28,7 +31,7 @@ from optimizer.adapter import DataNotReady, build_snapshot
 from optimizer.core.engine import solve
 from optimizer.core.errors import InfeasibleProblem, OptimizerError
 from optimizer.core.scenarios import PRESET_NAMES
-from optimizer.core.snapshot import snapshot_from_dict, snapshot_to_dict
+from optimizer.core.snapshot import snapshot_from_dict
 from optimizer.models import OptimizationRun, RunBatch, RunStatus, StoredDocument
 
 SCENARIOS = (*PRESET_NAMES, "custom")
@@ -36,13 +39,28 @@ _PACKAGES = ("cvxpy", "clarabel", "scs", "numpy", "scipy", "pandas", "ria-portal
 
 
 def library_versions() -> dict[str, str]:
+    """Versions of what computes a result: Python, the numerical libraries, the project, and
+    ``optimizer_code`` (a fingerprint of the optimizer core's source, so a replay can tell a code
+    change from a library change)."""
     out = {"python": platform.python_version()}
     for name in _PACKAGES:
         try:
             out[name] = version(name)
         except PackageNotFoundError:
             out[name] = "unknown"
+    out["optimizer_code"] = optimizer_code_fingerprint()
     return out
+
+
+@functools.cache
+def optimizer_code_fingerprint() -> str:
+    """SHA-256 (first 16 hex digits) of the optimizer core's Python source files (path and
+    text, in path order): what turns a snapshot into a result."""
+    core = Path(__file__).resolve().parent / "core"
+    h = hashlib.sha256()
+    for path in sorted(core.glob("*.py")):
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
 def canonical_snapshot_text(snapshot_dict: dict[str, Any]) -> str:
@@ -252,12 +270,15 @@ def run_execute(*, run_id: int) -> OptimizationRun:
         )
         ips_id = build.ips.pk
         snapshot = snapshot_from_dict(build.snapshot)
-        snapshot_text = canonical_snapshot_text(snapshot_to_dict(snapshot))
+        snapshot_text = snapshot.canonical_json()  # = canonical_snapshot_text(snapshot_to_dict())
         timings["adapter_s"] = round(time.perf_counter() - t0, 6)
         result = solve(snapshot, overrides=run.overrides.get("knobs") or None)
         result_text = result.to_json()
         timings["solver_s"] = round(result.solver.solve_time_s, 6)
         timings["core_s"] = round(result.solver.core_time_s, 6)
+        # the forecast years' solves (inside core_s) and cvxpy compilation (inside core_s)
+        timings["forecast_solver_s"] = round(result.solver.forecast_solve_time_s, 6)
+        timings["compile_s"] = round(result.solver.compile_time_s, 6)
         summary = _summary(json.loads(result_text))
         status = RunStatus.SUCCEEDED
     except DataNotReady as exc:

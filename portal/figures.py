@@ -211,7 +211,10 @@ def evaluate(snapshot: Snapshot, settings: Settings, trades: list[Trade]) -> Fig
         snapshot, trades, CheckPolicy(no_short_term_gains=settings.no_short_term_gains)
     )
     pd = problem_data(snapshot, settings)
-    metrics = {"before": portfolio_metrics(pd, []), "after": portfolio_metrics(pd, trades)}
+    metrics = {
+        "before": portfolio_metrics(pd, [], after=False),
+        "after": portfolio_metrics(pd, trades, after=True),
+    }
     return Figures(
         violations=violations,
         metrics=json.loads(dumps(metrics)),

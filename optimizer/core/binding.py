@@ -34,7 +34,7 @@ from optimizer.core.errors import Conflict
 from optimizer.core.model import BIG, ProblemData
 from optimizer.core.problem import ContinuousSolution
 from optimizer.core.result import Trade, cents
-from optimizer.core.snapshot import days_to_long_term, is_long_term
+from optimizer.core.snapshot import days_to_long_term
 
 SolveFn = Callable[[np.ndarray, np.ndarray, frozenset[str]], ContinuousSolution]
 DUAL_TOL = 1e-4  # $0.10 of objective per $1,000 of the limit
@@ -61,13 +61,10 @@ def _pct(x: float) -> str:
 
 def available_gains(pd: ProblemData) -> Decimal:
     """Unrealized gains (positive only) in taxable lots before trading, dollars."""
-    s = pd.snapshot
     total = Decimal(0)
-    for lt, taxable, i in zip(s.lots, pd.lot_taxable.tolist(), pd.lot_sec.tolist(), strict=True):
-        if taxable:
-            g = lt.quantity * s.securities[i].price - lt.cost_basis
-            if g > 0:
-                total += g
+    for g, taxable in zip(pd.lot_gain_dec, pd.lot_taxable.tolist(), strict=True):
+        if taxable and g > 0:
+            total += g
     return total
 
 
@@ -311,12 +308,13 @@ def nature_facts(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     st_gain_lots = lt_gain_lots = 0
     lt_gain_value = Decimal(0)
-    for lt, taxable, i in zip(s.lots, pd.lot_taxable.tolist(), pd.lot_sec.tolist(), strict=True):
+    for g, taxable, long_term in zip(
+        pd.lot_gain_dec, pd.lot_taxable.tolist(), pd.lot_lt.tolist(), strict=True
+    ):
         if not taxable:
             continue
-        g = lt.quantity * s.securities[i].price - lt.cost_basis
         if g > 0:
-            if is_long_term(lt, s.as_of):
+            if long_term:
                 lt_gain_lots += 1
                 lt_gain_value += g
             else:
@@ -391,7 +389,7 @@ def flags(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
         days = days_to_long_term(lt, s.as_of)
         if days > n_days:
             continue
-        gain = lt.quantity * s.securities[pd.lot_sec[j]].price - lt.cost_basis
+        gain = pd.lot_gain_dec[j]
         out.append(
             {
                 "kind": "near_long_term",
@@ -411,7 +409,7 @@ def flags(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
         info = pd.wash[pd.sec_group[pd.lot_sec[j]]]
         conflicts = [(a, d) for a, d, lot_id in info.recent_buys if lot_id != lt.lot_id]
         acc, date = conflicts[-1]
-        loss = lt.quantity * s.securities[pd.lot_sec[j]].price - lt.cost_basis
+        loss = pd.lot_gain_dec[j]
         out.append(
             {
                 "kind": "harvest_blocked_wash_sale",
@@ -435,9 +433,7 @@ def flags(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
                     "loss_sale_date": date,
                 }
             )
-    held: dict[tuple[str, str], Decimal] = {}
-    for lt in s.lots:
-        held[(lt.account, lt.symbol)] = held.get((lt.account, lt.symbol), Decimal(0)) + lt.quantity
+    held = pd.holdings_dec
     price = {x.symbol: x.price for x in s.securities}
     for r in s.restrictions:
         value = sum(

@@ -24,15 +24,17 @@ Definitions (shared with the documentation):
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from optimizer.core.result import Trade
 from optimizer.core.snapshot import CASH_CLASS, Lot, Snapshot
 
+ZERO = Decimal(0)
 MONEY_TOL = Decimal("0.01")
 WEIGHT_TOL = Decimal("1e-9")
-FRACTION_QUANTUM = Decimal("0.0001")
+FRACTION_QUANTUM = Decimal("0.001")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class CheckPolicy:
     no_short_term_gains: bool
 
 
+@functools.lru_cache(maxsize=65536)
 def _anniversary_plus_one(start: dt.date) -> dt.date:
     try:
         ann = dt.date(start.year + 1, start.month, start.day)
@@ -71,7 +74,7 @@ def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[
     # ---------------------------------------------------------------- values before trading
     held: dict[tuple[str, str], Decimal] = {}
     for lt in s.lots:
-        held[(lt.account, lt.symbol)] = held.get((lt.account, lt.symbol), Decimal(0)) + lt.quantity
+        held[(lt.account, lt.symbol)] = held.get((lt.account, lt.symbol), ZERO) + lt.quantity
     acc_value = {a.id: a.cash for a in s.accounts}
     for (acc, sym), q in held.items():
         acc_value[acc] += q * price[sym]

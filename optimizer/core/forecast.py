@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from optimizer.core.errors import OptimizerError
-from optimizer.core.result import Trade
+from optimizer.core.result import SolverInfo, Trade
 from optimizer.core.scenarios import Settings
 from optimizer.core.snapshot import Lot, Snapshot, TaxRates, WashSale
 
@@ -87,8 +87,13 @@ def forecast(
     settings: Settings,
     solver: str,
     options: RunOptions,
+    *,
+    solved: list[SolverInfo] | None = None,
 ) -> list[dict[str, Any]]:
-    """Year-by-year rows: tracking error before/after, realized gains, tax, tickets."""
+    """Year-by-year rows: tracking error before/after, realized gains, tax, tickets.
+
+    ``solved`` (when given) receives the solver information of every further year's run.
+    """
     from optimizer.core.engine import RunOptions, solve
 
     rows = [_row(1, snapshot.as_of, metrics)]
@@ -117,6 +122,8 @@ def forecast(
             )
             break
         rows.append(_row(year, as_of, res.metrics))
+        if solved is not None:
+            solved.append(res.solver)
         prev_trades = res.trades
     return rows
 

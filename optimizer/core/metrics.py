@@ -97,6 +97,33 @@ def unrealized(s: Snapshot, sold: dict[str, Decimal]) -> dict[str, Decimal]:
     return {k: cents(v) for k, v in out.items()}
 
 
+def _unrealized_run(pd: ProblemData, sold: dict[str, Decimal]) -> dict[str, Decimal]:
+    """:func:`unrealized` with the unsold lots' gains computed once per run."""
+    s = pd.snapshot
+    out = {
+        k: ZERO
+        for k in ("short_term_gains", "short_term_losses", "long_term_gains", "long_term_losses")
+    }
+    whole = pd.lot_unrealized_dec
+    lt_flags = pd.lot_lt.tolist()
+    for j, lt in enumerate(s.lots):
+        gain = whole[j]
+        if gain is None:
+            continue
+        shares = sold.get(lt.lot_id)
+        if shares is not None:
+            q = lt.quantity - shares
+            if q <= 0:
+                continue
+            gain = q * s.securities[int(pd.lot_sec[j])].price - lt.cost_basis * q / lt.quantity
+        term = "long_term" if lt_flags[j] else "short_term"
+        if gain >= 0:
+            out[f"{term}_gains"] += gain
+        else:
+            out[f"{term}_losses"] += gain
+    return {k: cents(v) for k, v in out.items()}
+
+
 def tracking_error(pd: ProblemData, w_sec: np.ndarray) -> float:
     """sqrt(d' Sigma d) for security weights ``w_sec`` (of the value the target applies to)."""
     d = pd.D @ w_sec - pd.t_dev
@@ -115,13 +142,14 @@ def portfolio_metrics(
     s = pd.snapshot
     if after is None:
         after = bool(trades)
-    held = holdings_after(s, trades)
+    held = dict(pd.holdings_dec)
+    for t in trades:
+        sign = 1 if t.side == "buy" else -1
+        held[(t.account, t.symbol)] = held.get((t.account, t.symbol), ZERO) + sign * t.shares
     cash = cash_after(s, trades)
     price = {x.symbol: x.price for x in s.securities}
     asset_class = {x.symbol: x.asset_class for x in s.securities}
-    V = sum((a.cash for a in s.accounts), ZERO) + sum(
-        (lt.quantity * price[lt.symbol] for lt in s.lots), ZERO
-    )
+    V = pd.value_dec
     # after trading, the cash raised leaves: weights of what stays invested
     raised = {a.id: a.cash_to_raise for a in s.accounts if a.cash_to_raise > 0} if after else {}
     raised_total = sum(raised.values(), ZERO)
@@ -190,7 +218,7 @@ def portfolio_metrics(
         },
         "realized_tax_deferred": str(cents(deferred)),
         "estimated_tax": str(cents(incremental_tax(st_g + st_l, lt_g + lt_l, s))),
-        "unrealized": unrealized(s, sold),
+        "unrealized": _unrealized_run(pd, sold),
         "turnover": float((buys + sells) / (2 * V)) if V > 0 else 0.0,
         "purchases": str(cents(buys)),
         "sales": str(cents(sells)),

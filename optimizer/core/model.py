@@ -25,15 +25,20 @@ This module is pure numpy/scipy; it does not import cvxpy.
 
 from __future__ import annotations
 
+import functools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
 from optimizer.core.errors import InvalidSnapshot
 from optimizer.core.scenarios import Settings
-from optimizer.core.snapshot import CASH_CLASS, Snapshot, days_to_long_term, is_long_term
+from optimizer.core.snapshot import CASH_CLASS, Snapshot, days_to_long_term, is_long_term, memo
 
 BIG = 2.0  # "no limit" in weight units: no weight or realized gain can exceed 1
 
@@ -91,6 +96,11 @@ class ProblemData:
     dev_labels: list[str]
     classes: list[str]
     Mc: sp.csr_matrix  # (C x n) security -> asset class
+    DA: sp.csr_matrix  # (m x P) D @ A: pair -> risk label
+    K: sp.csr_matrix  # (C x P) Mc @ A: pair -> asset class
+    dev_of_pair: np.ndarray  # (P) risk label of each pair's security
+    class_of_pair: np.ndarray  # (P) asset class of each pair's security
+    lot_pair: np.ndarray  # (L) pair of each lot
     class_lo: np.ndarray  # (C) hard lower bound (IPS weight) or -BIG
     class_hi: np.ndarray  # (C) hard upper bound (IPS weight) or BIG
     class_target: np.ndarray  # (C) target or nan when the IPS has none
@@ -148,23 +158,114 @@ class ProblemData:
         taxable = np.array([a.taxable for a in self.snapshot.accounts])[self.pair_acc]
         return np.where(taxable, self.drag_sec[self.pair_sec], 0.0)
 
+    # exact (Decimal) figures of the snapshot that several result sections need: computed once
+    # per run, in the same way and order as the sections did each on their own
+
+    @functools.cached_property
+    def value_dec(self) -> Decimal:
+        """Household value before trading (dollars, exact)."""
+        s = self.snapshot
+        price = {x.symbol: x.price for x in s.securities}
+        return sum((a.cash for a in s.accounts), Decimal(0)) + sum(
+            (lt.quantity * price[lt.symbol] for lt in s.lots), Decimal(0)
+        )
+
+    @functools.cached_property
+    def holdings_dec(self) -> dict[tuple[str, str], Decimal]:
+        """Shares per (account, symbol) before trading (do not modify: shared)."""
+        held: dict[tuple[str, str], Decimal] = {}
+        for lt in self.snapshot.lots:
+            held[(lt.account, lt.symbol)] = held.get((lt.account, lt.symbol), Decimal(0)) + (
+                lt.quantity
+            )
+        return held
+
+    @functools.cached_property
+    def lot_unrealized_dec(self) -> list[Decimal | None]:
+        """Unrealized gain of each whole lot in a taxable account (None elsewhere), dollars:
+        ``q p - basis q / q`` with ``q`` the lot's quantity, as the metrics write it."""
+        s = self.snapshot
+        out: list[Decimal | None] = []
+        for lt, taxable, i in zip(
+            s.lots, self.lot_taxable.tolist(), self.lot_sec.tolist(), strict=True
+        ):
+            if not taxable:
+                out.append(None)
+                continue
+            q = lt.quantity - Decimal(0)
+            out.append(q * s.securities[i].price - lt.cost_basis * q / lt.quantity)
+        return out
+
+    @functools.cached_property
+    def lot_gain_dec(self) -> list[Decimal]:
+        """``quantity x price - cost_basis`` of each lot (dollars, exact)."""
+        s = self.snapshot
+        return [
+            lt.quantity * s.securities[i].price - lt.cost_basis
+            for lt, i in zip(s.lots, self.lot_sec.tolist(), strict=True)
+        ]
+
     def lot_gain_ratios(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(gN, gS, gL)``: taxable realized gain per unit sale weight, all / short / long term."""
         g_tax = np.where(self.lot_taxable, self.lot_g, 0.0)
         return g_tax, np.where(self.lot_lt, 0.0, g_tax), np.where(self.lot_lt, g_tax, 0.0)
 
 
+# The 0/1 matrices (and their products) depend only on the structure of a run (which lot is in
+# which account and security, which security is in which class), not on prices or quantities:
+# re-runs, scenarios and re-priced runs of one household get them from here. Read-only.
+_STRUCTURE_CACHE_SIZE = 256
+_structure_cache: OrderedDict[tuple[Any, ...], sp.csr_matrix] = OrderedDict()
+_structure_lock = threading.Lock()
+
+
+def _read_only(m: sp.csr_matrix) -> sp.csr_matrix:
+    for arr in (m.data, m.indices, m.indptr):
+        arr.flags.writeable = False
+    return m
+
+
+def _structure_cached(key: tuple[Any, ...], build: Callable[[], sp.csr_matrix]) -> sp.csr_matrix:
+    with _structure_lock:
+        hit = _structure_cache.get(key)
+        if hit is not None:
+            _structure_cache.move_to_end(key)
+            return hit
+    value = _read_only(build())
+    with _structure_lock:
+        _structure_cache[key] = value
+        while len(_structure_cache) > _STRUCTURE_CACHE_SIZE:
+            _structure_cache.popitem(last=False)
+    return value
+
+
+def _incidence_key(rows: np.ndarray, n_rows: int) -> tuple[Any, ...]:
+    return ("incidence", np.ascontiguousarray(rows, dtype=np.int64).tobytes(), int(n_rows))
+
+
 def incidence(rows: np.ndarray, n_rows: int) -> sp.csr_matrix:
     """The 0/1 matrix with one 1 per column, at ``rows[j]`` (CSR, columns ascending in a row).
 
-    The same matrix as ``csr_matrix((ones, (rows, arange)))``, built without the COO round trip.
+    The same matrix as ``csr_matrix((ones, (rows, arange)))``, built without the COO round trip;
+    remembered by ``(rows, n_rows)`` (read-only: shared).
     """
+    return _structure_cached(_incidence_key(rows, n_rows), lambda: _incidence(rows, n_rows))
+
+
+def _incidence(rows: np.ndarray, n_rows: int) -> sp.csr_matrix:
     rows = np.asarray(rows, dtype=np.int64)
     n_cols = len(rows)
     indptr = np.zeros(n_rows + 1, dtype=np.int32)
     np.cumsum(np.bincount(rows, minlength=n_rows), out=indptr[1:])
     indices = np.argsort(rows, kind="stable").astype(np.int32)
     return sp.csr_matrix((np.ones(n_cols), indices, indptr), shape=(n_rows, n_cols))
+
+
+def incidence_product(left: tuple[np.ndarray, int], right: tuple[np.ndarray, int]) -> sp.csr_matrix:
+    """``incidence(*left) @ incidence(*right)`` as scipy computes it (its column order within a
+    row included, which sets the order of the sums in a product with it), remembered."""
+    key = ("product", _incidence_key(*left), _incidence_key(*right))
+    return _structure_cached(key, lambda: sp.csr_matrix(incidence(*left) @ incidence(*right)))
 
 
 def _sqrt_factor(sigma: np.ndarray) -> np.ndarray:
@@ -287,7 +388,8 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
     classes = sorted({x.asset_class for x in secs})
     class_index = {c: i for i, c in enumerate(classes)}
     C = len(classes)
-    Mc = incidence(np.array([class_index[x.asset_class] for x in secs], dtype=int), C)
+    class_of_sec = np.array([class_index[x.asset_class] for x in secs], dtype=int)
+    Mc = incidence(class_of_sec, C)
     class_lo = np.full(C, -BIG)
     class_hi = np.full(C, BIG)
     class_target = np.full(C, np.nan)
@@ -324,24 +426,33 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
     sigma_full = rm.matrix()
     if rm.level == "security":
         order = [label_index[x.symbol] for x in secs]
-        sigma = sigma_full[np.ix_(order, order)]
-        D = incidence(np.arange(n), n)
+        # the square-root factor of the covariance is remembered per risk model and order
+        # (the years of a forecast and re-priced runs share the risk model)
+        order_key = np.asarray(order, dtype=np.int64).tobytes().hex()
+        sigma = memo(rm, f"sigma:{order_key}", lambda: sigma_full[np.ix_(order, order)])
+        dev_of_sec = np.arange(n)
+        m = n
+        D = incidence(dev_of_sec, m)
         dev_labels = [x.symbol for x in secs]
         t_dev = t_sec.copy()
         if rm.factor_loadings is not None:
-            bl = np.array(rm.factor_loadings)[order]
-            f = np.array(rm.factor_covariance)
-            gt_f = _sqrt_factor(f) @ bl.T
+
+            def factor_gt() -> np.ndarray:
+                bl = np.array(rm.factor_loadings)[order]
+                f = np.array(rm.factor_covariance)
+                return np.asarray(_sqrt_factor(f) @ bl.T)
+
+            Gt = memo(rm, f"gt:{order_key}", factor_gt)
             spec = rm.specific_variance
             sig = np.sqrt(np.array(spec)[order]) if spec is not None else np.zeros(n)
-            Gt = gt_f
         else:
-            Gt = _sqrt_factor(sigma)
+            Gt = memo(rm, f"gt:{order_key}", lambda: _sqrt_factor(sigma))
             sig = np.zeros(n)
     else:
         used = [lab for lab in rm.labels]
         m = len(used)
-        D = incidence(np.array([label_index[x.asset_class] for x in secs], dtype=int), m)
+        dev_of_sec = np.array([label_index[x.asset_class] for x in secs], dtype=int)
+        D = incidence(dev_of_sec, m)
         sigma = sigma_full
         dev_labels = list(used)
         if s.targets.securities or not s.targets.asset_classes:
@@ -352,12 +463,20 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
                 if t.asset_class in label_index:
                     t_dev[label_index[t.asset_class]] = float(t.target)
         if rm.factor_loadings is not None:
-            Gt = _sqrt_factor(np.array(rm.factor_covariance)) @ np.array(rm.factor_loadings).T
+            Gt = memo(
+                rm,
+                "gt",
+                lambda: (
+                    _sqrt_factor(np.array(rm.factor_covariance)) @ np.array(rm.factor_loadings).T
+                ),
+            )
             spec = rm.specific_variance
             sig = np.sqrt(np.array(spec)) if spec is not None else np.zeros(m)
         else:
-            Gt = _sqrt_factor(sigma)
+            Gt = memo(rm, "gt", lambda: _sqrt_factor(sigma))
             sig = np.zeros(m)
+    DA = incidence_product((dev_of_sec, m), (pair_sec, n))
+    K = incidence_product((class_of_sec, C), (pair_sec, n))
 
     # ------------------------------------------------------------ restrictions and blocks
     mw_sec = np.full(n, BIG)
@@ -513,6 +632,11 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
         dev_labels=dev_labels,
         classes=classes,
         Mc=Mc,
+        DA=DA,
+        K=K,
+        dev_of_pair=dev_of_sec[pair_sec],
+        class_of_pair=class_of_sec[pair_sec],
+        lot_pair=lot_pair,
         class_lo=class_lo,
         class_hi=class_hi,
         class_target=class_target,

@@ -2,7 +2,8 @@
 
 1. **Round**: sales of a lot round down to whole shares (a loss lot rounds up, capped at the
    lot; a sale within a millionth of the lot sells the exact lot quantity, fractional lots
-   included); purchases round down. Accounts that allow fractions use 0.0001-share units.
+   included); purchases round down. Accounts that allow fractions use 0.001-share units (the
+   finest quantity the custodians take, see docs/exports.md).
 2. **Repair**: rounding may break a hard constraint by a share or two (cash after ticket fees,
    a drift band, a gain budget, a max weight); a greedy repair moves whole units to fix it.
 3. **Drop**: orders below the minimum trade value, and orders whose removal lowers the exact
@@ -23,7 +24,7 @@ import numpy as np
 
 from optimizer.core.model import BIG, ProblemData
 
-FRACTION_UNIT = 1e-4  # share unit in accounts that allow fractional shares
+FRACTION_UNIT = 1e-3  # share unit in accounts that allow fractional shares
 _EPS = 1e-9
 
 
@@ -68,12 +69,10 @@ class Evaluator:
         self.k_pair = pd.pair_k()
         self.gN, self.gS, _ = pd.lot_gain_ratios()
         self.drag_pair = pd.pair_drag()
-        self.lot_pair = pd.lot_acc * pd.n + pd.lot_sec
-        self.DA = (pd.D @ pd.A).tocsr()  # pair -> risk label
-        self.K = (pd.Mc @ pd.A).tocsr()  # pair -> asset class
-        # D maps every security to one risk label: the label of each pair's security
-        dev_of_sec = np.asarray(pd.D.argmax(axis=0)).ravel()
-        self.dev_of_pair = dev_of_sec[pd.pair_sec]
+        self.lot_pair = pd.lot_pair
+        self.DA = pd.DA  # pair -> risk label
+        self.K = pd.K  # pair -> asset class
+        self.dev_of_pair = pd.dev_of_pair  # the risk label of each pair's security
         self.m = pd.D.shape[0]
         # lambda TE^2 on the value that stays invested (see optimizer.core.model)
         lam = pd.settings.risk_aversion * pd.risk_scale
@@ -83,15 +82,15 @@ class Evaluator:
         self.unit_pair = np.where(pd.fractional[pd.pair_acc], FRACTION_UNIT, 1.0)
         self.unit_lot = np.where(pd.fractional[pd.lot_acc], FRACTION_UNIT, 1.0)
         self.rows = np.nonzero((pd.class_lo > -BIG) | (pd.class_hi < BIG))[0]
-        class_index = {c: i for i, c in enumerate(pd.classes)}
-        class_of_sec = np.array([class_index[c] for c in pd.sec_class], dtype=int)
-        self.class_of_pair = class_of_sec[pd.pair_sec]
+        self.class_of_pair = pd.class_of_pair
         self.C = len(pd.classes)
         self.has_bps = float(bool((pd.k_sec > 0).any()))
         # S, A, Ea and Eb map every lot or pair to exactly one row, columns in order: their
         # products are bucket sums, done with bincount in the same order (same floats). The
         # products D A and Mc A keep their sparse form: scipy orders their columns its own way.
         self.has_cash_class = pd.cash_lo > -BIG or pd.cash_hi < BIG
+        self.sell_net = 1 - self.k_lot  # cash per unit of sale weight
+        self.buy_gross = 1 + self.k_pair  # cash per unit of purchase weight
         self.sell_rate = self.lp * (1 - self.k_lot) / pd.V  # cash weight per share sold
         self.buy_rate = self.pp * (1 + self.k_pair) / pd.V  # cash weight per share bought
 
@@ -142,19 +141,25 @@ class Evaluator:
         return out
 
     def tickets_per_account(self, dz: Discrete) -> np.ndarray:
+        """Orders per account (whole numbers: any way of counting gives the same floats)."""
         pd = self.pd
-        sold = np.zeros(pd.P)
-        sold[self.lot_pair[dz.sell > 0]] = 1.0
-        tickets = sold + (dz.buy > 0)
+        sold = np.zeros(pd.P, dtype=bool)
+        sold[self.lot_pair[dz.sell > 0]] = True
+        tickets = sold | (dz.buy > 0)
+        if pd.n_acc == 1:
+            return np.array([float(np.count_nonzero(tickets))])
         return np.bincount(pd.pair_acc, weights=tickets, minlength=pd.n_acc)
 
     def cash_after(self, dz: Discrete) -> np.ndarray:
         """Cash per account after trades, bps costs and ticket fees (weights)."""
-        pd = self.pd
         x, b = self.weights(dz)
-        inflow = np.bincount(pd.lot_acc, weights=x * (1 - self.k_lot), minlength=pd.n_acc)
-        outflow = np.bincount(pd.pair_acc, weights=b * (1 + self.k_pair), minlength=pd.n_acc)
-        return pd.cash0 + (inflow - outflow) - pd.ticket_fee_w * self.tickets_per_account(dz)
+        return self._cash(x, b, self.tickets_per_account(dz))
+
+    def _cash(self, x: np.ndarray, b: np.ndarray, tickets: np.ndarray) -> np.ndarray:
+        pd = self.pd
+        inflow = np.bincount(pd.lot_acc, weights=x * self.sell_net, minlength=pd.n_acc)
+        outflow = np.bincount(pd.pair_acc, weights=b * self.buy_gross, minlength=pd.n_acc)
+        return pd.cash0 + (inflow - outflow) - pd.ticket_fee_w * tickets
 
     def deviation(self, x: np.ndarray, b: np.ndarray) -> np.ndarray:
         pd = self.pd
@@ -215,9 +220,10 @@ class Evaluator:
         pd = self.pd
         out: list[Violation] = []
         x, b = self.weights(dz)
-        cash = self.cash_after(dz)
+        tickets = self.tickets_per_account(dz)
+        cash = self._cash(x, b, tickets)
         # the checker rounds each order's proportional cost half-up to cents: allow for it
-        margin = (0.005 * self.tickets_per_account(dz) * self.has_bps - 1e-6) / pd.V
+        margin = (0.005 * tickets * self.has_bps - 1e-6) / pd.V
         for a in np.nonzero(cash < pd.floor + margin)[0]:
             out.append(Violation("cash", int(a), float(pd.floor[a] + margin[a] - cash[a])))
         R = float(self.gN @ x)
@@ -413,11 +419,14 @@ def repair(
 def _least_violation_move(
     ev: Evaluator, dz: Discrete, xu: np.ndarray, bu: np.ndarray, viol: list[Violation]
 ) -> bool:
-    """Apply the single move (one lot's sale or one pair's purchase up or down by one unit or
-    by the units that cover the first violation) that leaves the smallest total violation,
-    ties broken by the exact objective, then by order; False when no move reduces it."""
+    """Apply the single move on an existing order (one lot's sale or one purchase, up or down
+    by one unit or by the units that cover the first violation) that leaves the smallest total
+    violation, ties broken by the exact objective, then by order; False when no move reduces
+    it. Only orders already in the list are moved: a new ticket is never opened here, and the
+    search stays as small as the trade list."""
     pd = ev.pd
     V = pd.V
+    traded_pairs = set(ev.lot_pair[dz.sell > 0].tolist())
     amount = viol[0].amount
     current = sum(v.amount for v in viol)
     best: tuple[float, float, int] | None = None
@@ -436,6 +445,8 @@ def _least_violation_move(
             best, best_dz = key, cand
 
     for j in range(pd.L):
+        if int(ev.lot_pair[j]) not in traded_pairs:
+            continue
         unit, price, q = float(ev.unit_lot[j]), float(ev.lp[j]), float(pd.lot_q[j])
         steps = sorted({unit, _units_for(amount, V, price, unit)})
         for step in steps:
@@ -448,14 +459,13 @@ def _least_violation_move(
                 new = dz.sell[j] + step
                 cand.sell[j] = q if new >= q - 1e-12 else new
                 consider(cand)
-    for k in range(pd.P):
+    for k in np.nonzero(dz.buy > 0)[0].tolist():
         unit, price = float(ev.unit_pair[k]), float(ev.pp[k])
         steps = sorted({unit, _units_for(amount, V, price, unit)})
         for step in steps:
-            if dz.buy[k] > 0:
-                cand = dz.copy()
-                cand.buy[k] = max(0.0, dz.buy[k] - step)
-                consider(cand)
+            cand = dz.copy()
+            cand.buy[k] = max(0.0, dz.buy[k] - step)
+            consider(cand)
             if bu[k] > 0:
                 cand = dz.copy()
                 cand.buy[k] = dz.buy[k] + step

@@ -97,7 +97,15 @@ class Trade:
 
 @dataclass
 class SolverInfo:
-    """What solved the problem: names, versions, status, iterations, objective, timings."""
+    """What solved the problem: names, versions, status, iterations, objective, timings.
+
+    Timings (wall-clock, seconds; written only when asked, they differ from run to run):
+    ``solve_time_s`` the solver-reported times of this run's solves (``solves``);
+    ``core_time_s`` the whole ``solve()`` call, snapshot to checked result, the forecast
+    included; ``compile_time_s`` the part of it spent building and compiling cvxpy problems
+    (first use of a structure, the forecast years' included); ``forecast_solves`` and
+    ``forecast_solve_time_s`` the forecast years' solves and their solver-reported times.
+    """
 
     name: str
     solver_version: str
@@ -109,6 +117,9 @@ class SolverInfo:
     compiled_reused: bool
     solve_time_s: float = 0.0
     core_time_s: float = 0.0
+    compile_time_s: float = 0.0
+    forecast_solves: int = 0
+    forecast_solve_time_s: float = 0.0
 
     def as_dict(self, timings: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -124,6 +135,9 @@ class SolverInfo:
             out["solve_time_s"] = fnum(self.solve_time_s, 6)
             out["core_time_s"] = fnum(self.core_time_s, 6)
             out["compiled_reused"] = self.compiled_reused
+            out["compile_time_s"] = fnum(self.compile_time_s, 6)
+            out["forecast_solves"] = self.forecast_solves
+            out["forecast_solve_time_s"] = fnum(self.forecast_solve_time_s, 6)
         return out
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from optimizer.core.blas import one_blas_thread
 from optimizer.core.errors import InvalidSnapshot
 
 PERIODS_PER_YEAR = 252
@@ -39,6 +40,7 @@ def ledoit_wolf(returns: np.ndarray) -> tuple[np.ndarray, float]:
     return (1 - delta) * S + delta * target, delta
 
 
+@one_blas_thread()
 def estimate_covariance(prices: pd.DataFrame, *, min_observations: int = 20) -> pd.DataFrame:
     """Annualized, shrunk covariance of daily simple returns of ``prices`` (labels = columns)."""
     if prices.empty or prices.shape[1] == 0:
@@ -78,5 +80,6 @@ def risk_model_dict(sigma: pd.DataFrame, level: str = "security") -> dict[str, A
     return {
         "level": level,
         "labels": [str(x) for x in sigma.index],
-        "covariance": [[float(round(v, 12)) for v in row] for row in sigma.to_numpy()],
+        # np.round is what round() does on numpy floats (one call instead of one per entry)
+        "covariance": np.round(sigma.to_numpy(dtype=float), 12).tolist(),
     }

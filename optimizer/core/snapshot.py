@@ -18,7 +18,7 @@ import hashlib
 import json
 import math
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -26,6 +26,7 @@ from typing import Any, Literal, cast
 
 import numpy as np
 
+from optimizer.core.blas import one_blas_thread
 from optimizer.core.errors import InvalidSnapshot
 
 SCHEMA_VERSION = 1
@@ -129,7 +130,10 @@ class RiskModel:
     specific_variance: tuple[float, ...] | None = None
 
     def matrix(self) -> np.ndarray:
-        """The full covariance matrix ``Sigma`` (labels x labels)."""
+        """The full covariance matrix ``Sigma`` (labels x labels; read-only, remembered)."""
+        return cast(np.ndarray, memo(self, "matrix", self._matrix))
+
+    def _matrix(self) -> np.ndarray:
         if self.covariance is not None:
             return np.array(self.covariance, dtype=float)
         b = np.array(self.factor_loadings, dtype=float)
@@ -138,6 +142,10 @@ class RiskModel:
         if self.specific_variance is not None:
             sigma = sigma + np.diag(np.array(self.specific_variance, dtype=float))
         return cast(np.ndarray, sigma)
+
+    def canonical_json(self) -> str:
+        """The ``risk_model`` section of the snapshot's canonical JSON (remembered)."""
+        return cast(str, memo(self, "json", lambda: _dumps(_risk_dict(self))))
 
 
 @dataclass(frozen=True)
@@ -272,28 +280,65 @@ class Snapshot:
                 return s
         raise KeyError(symbol)
 
-    def sha256(self) -> str:
-        """SHA-256 (hex) of the canonical JSON form of this snapshot.
+    def canonical_json(self) -> str:
+        """The canonical JSON text of this snapshot: ``snapshot_to_dict`` dumped with sorted
+        keys and no spaces. Its SHA-256 identifies the snapshot.
 
-        Remembered per snapshot object while it lives (the snapshot is frozen), so the four
-        scenarios of one snapshot hash it once.
+        Remembered per snapshot object while it lives (the snapshot is frozen), and the risk
+        model's part per risk-model object (the largest part: a new snapshot that shares it,
+        as the years of a forecast or a re-run with new prices do, does not write it again).
         """
-        key = id(self)
-        hit = _SHA256.get(key)
-        if hit is not None and hit[0]() is self:
-            return hit[1]
-        text = json.dumps(snapshot_to_dict(self), sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(text.encode()).hexdigest()
-        _SHA256[key] = (weakref.ref(self, functools.partial(_forget_sha256, key)), digest)
-        return digest
+        return cast(str, memo(self, "json", lambda: _canonical_text(self)))
+
+    def sha256(self) -> str:
+        """SHA-256 (hex) of :meth:`canonical_json` (remembered per snapshot object)."""
+        return cast(
+            str,
+            memo(
+                self, "sha256", lambda: hashlib.sha256(self.canonical_json().encode()).hexdigest()
+            ),
+        )
 
 
-# id(snapshot) -> (weak reference, digest): the entry goes when the snapshot does
-_SHA256: dict[int, tuple[weakref.ref[Snapshot], str]] = {}
+# (id(obj), name) -> (weak reference to obj, value): an entry goes when its object does
+_MEMO: dict[tuple[int, str], tuple[weakref.ref[Any], Any]] = {}
 
 
-def _forget_sha256(key: int, _ref: object) -> None:
-    _SHA256.pop(key, None)
+def memo(obj: Any, name: str, compute: Callable[[], Any]) -> Any:
+    """``compute()``, remembered for the frozen object ``obj`` while it lives.
+
+    Arrays are made read-only: a remembered value is shared by every caller.
+    """
+    key = (id(obj), name)
+    hit = _MEMO.get(key)
+    if hit is not None and hit[0]() is obj:
+        return hit[1]
+    value = compute()
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    _MEMO[key] = (weakref.ref(obj, functools.partial(_forget, key)), value)
+    return value
+
+
+def _forget(key: tuple[int, str], _ref: object) -> None:
+    _MEMO.pop(key, None)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _canonical_text(s: Snapshot) -> str:
+    """``_dumps(snapshot_to_dict(s))``, with the risk model's text from its own memo: the
+    members of a dict dumped with sorted keys are written one after the other, so the text is
+    the same."""
+    d = snapshot_to_dict(s, risk=False)
+    d["risk_model"] = None
+    parts = []
+    for key in sorted(d):
+        value = s.risk_model.canonical_json() if key == "risk_model" else _dumps(d[key])
+        parts.append(f"{_dumps(key)}:{value}")
+    return "{" + ",".join(parts) + "}"
 
 
 # --------------------------------------------------------------------------- holding period
@@ -390,7 +435,10 @@ def _matrix(value: Any, path: str, rows: int, cols: int) -> tuple[tuple[float, .
         row_list = _list(row, f"{path}[{r}]")
         if len(row_list) != cols:
             raise InvalidSnapshot(f"{path}[{r}]", f"must have {cols} entries, got {len(row_list)}")
-        out.append(tuple(_float(v, f"{path}[{r}][{c}]") for c, v in enumerate(row_list)))
+        if all(type(v) is float and math.isfinite(v) for v in row_list):
+            out.append(tuple(row_list))  # what _float returns for each, without its checks
+        else:
+            out.append(tuple(_float(v, f"{path}[{r}][{c}]") for c, v in enumerate(row_list)))
     return tuple(out)
 
 
@@ -615,6 +663,7 @@ def _parse_wash_event(d: Any, path: str) -> WashEvent:
     )
 
 
+@one_blas_thread()
 def snapshot_from_dict(data: Any) -> Snapshot:
     """Validate a JSON-like mapping and build a :class:`Snapshot` (raises :class:`InvalidSnapshot`)."""
     o = _obj(data, "snapshot")
@@ -903,16 +952,23 @@ def _ds(d: Decimal | None) -> str | None:
     return None if d is None else str(d)
 
 
-def snapshot_to_dict(s: Snapshot) -> dict[str, Any]:
-    """The canonical JSON-serializable form of a snapshot (inverse of :func:`snapshot_from_dict`)."""
-    risk: dict[str, Any] = {"level": s.risk_model.level, "labels": list(s.risk_model.labels)}
-    if s.risk_model.covariance is not None:
-        risk["covariance"] = [list(r) for r in s.risk_model.covariance]
+def _risk_dict(rm: RiskModel) -> dict[str, Any]:
+    risk: dict[str, Any] = {"level": rm.level, "labels": list(rm.labels)}
+    if rm.covariance is not None:
+        risk["covariance"] = [list(r) for r in rm.covariance]
     else:
-        risk["factor_loadings"] = [list(r) for r in s.risk_model.factor_loadings or ()]
-        risk["factor_covariance"] = [list(r) for r in s.risk_model.factor_covariance or ()]
-        if s.risk_model.specific_variance is not None:
-            risk["specific_variance"] = list(s.risk_model.specific_variance)
+        risk["factor_loadings"] = [list(r) for r in rm.factor_loadings or ()]
+        risk["factor_covariance"] = [list(r) for r in rm.factor_covariance or ()]
+        if rm.specific_variance is not None:
+            risk["specific_variance"] = list(rm.specific_variance)
+    return risk
+
+
+def snapshot_to_dict(s: Snapshot, *, risk: bool = True) -> dict[str, Any]:
+    """The canonical JSON-serializable form of a snapshot (inverse of :func:`snapshot_from_dict`).
+
+    ``risk=False`` leaves out the ``risk_model`` section (see :meth:`Snapshot.canonical_json`).
+    """
 
     def ev(e: WashEvent) -> dict[str, Any]:
         out: dict[str, Any] = {"account": e.account, "symbol": e.symbol, "date": e.date.isoformat()}
@@ -972,7 +1028,7 @@ def snapshot_to_dict(s: Snapshot) -> dict[str, Any]:
             "securities": {k: str(v) for k, v in s.targets.securities.items()},
             "asset_classes": classes,
         },
-        "risk_model": risk,
+        **({"risk_model": _risk_dict(s.risk_model)} if risk else {}),
         "tax": {
             "short_term_rate": str(s.tax.short_term_rate),
             "long_term_rate": str(s.tax.long_term_rate),

@@ -221,3 +221,116 @@ def test_diff_results_keys_trades_and_reports_added_ones():
     assert [(m.path, m.then, m.now) for m in diff.metrics] == [("metrics.after.tickets", 0, 1)]
     assert [(o.path, o.then, o.now) for o in diff.other] == [("status", "nothing_to_do", "optimal")]
     assert diff.lines()[0] == ("trade added: buy 3 VTI in A-1 at 10 (estimated value None)")
+
+
+def test_a_library_upgrade_that_moves_a_trade_is_named_as_the_likely_cause(
+    finished_run, monkeypatch
+):
+    """Pretend the solver upgrade made the BND sale one share smaller: the report gives the
+    changed trade field by field and names the upgrade as the likely cause."""
+    import dataclasses
+    from decimal import Decimal
+
+    run = finished_run
+    real_solve = replay_module.solve
+
+    def upgraded_solve(snapshot, **kwargs):  # type: ignore[no-untyped-def]
+        res = real_solve(snapshot, **kwargs)
+        sale = res.trades[0]
+        lot = dataclasses.replace(
+            sale.lots[0],
+            shares=sale.lots[0].shares - 1,
+            proceeds=sale.lots[0].proceeds - sale.price,
+        )
+        smaller = dataclasses.replace(
+            sale, shares=sale.shares - 1, value=sale.value - sale.price, lots=(lot,)
+        )
+        return dataclasses.replace(res, trades=[smaller, *res.trades[1:]])
+
+    monkeypatch.setattr(replay_module, "solve", upgraded_solve)
+    monkeypatch.setattr(
+        replay_module, "library_versions", lambda: {**run.versions, "clarabel": "99.0.0"}
+    )
+    report = run_replay(run_id=run.pk, actor=None)
+    assert not report.identical and report.snapshot_intact
+    (changed,) = report.diff.trades_changed
+    assert changed.key == "sell BND in schwab-87654321"
+    fields = {c.path: (c.then, c.now) for c in changed.changes}
+    assert fields["shares"] == ("5", "4")
+    assert fields["lots[L2].shares"] == ("5", "4")
+    assert fields["lots[L2].proceeds"] == ("362.50", "290.00")
+    assert report.diff.trades_added == [] and report.diff.trades_removed == []
+    (cause,) = report.likely_causes
+    assert cause.startswith(f"a library upgrade: clarabel {run.versions['clarabel']} -> 99.0.0")
+    lines = report.lines()
+    assert "trade changed: sell BND in schwab-87654321: " in lines[1]
+    assert lines[-1] == f"likely cause: {cause}"
+    data = report.as_dict()
+    assert data["likely_causes"] == [cause]
+    assert data["differences"]["trades_changed"][0]["trade"] == "sell BND in schwab-87654321"
+    assert Decimal(fields["estimated_value"][0]) - Decimal(fields["estimated_value"][1]) == (
+        Decimal("72.50")
+    )
+
+
+def test_solver_versions_recorded_in_the_result_are_compared(finished_run):
+    """A run stored before run.versions existed: the solver version written in the result
+    itself differs from the one that replays it, and is named."""
+    run = finished_run
+    then = json.loads(run.result.text)
+    then["solver"]["solver_version"] = "0.0.1"
+    text_then = json.dumps(then, sort_keys=True, indent=2) + "\n"
+    report = replay_compare(
+        snapshot_text=run.snapshot.text,
+        knobs=None,
+        snapshot_sha256_recorded=run.snapshot_sha256,
+        result_text_then=text_then,
+        result_sha256_recorded=sha256_hex(text_then),
+        outcome_then=RunStatus.SUCCEEDED,
+        versions_then={},
+        run_id=run.pk,
+    )
+    assert not report.identical
+    assert report.diff.trades_changed == [] and report.diff.metrics == []
+    now_version = json.loads(report.replayed_text)["solver"]["solver_version"]
+    assert [(v.path, v.then, v.now) for v in report.result_version_changes] == [
+        ("solver.solver_version", "0.0.1", now_version)
+    ]
+    causes = report.likely_causes
+    assert causes[0].startswith("a library upgrade: ")
+    assert f"solver 0.0.1 -> {now_version}" in causes[0]
+    # versions_then is empty (not recorded): the code fingerprint is reported as unknown then
+    assert any("optimizer code (fingerprint not recorded ->" in c for c in causes)
+
+
+def test_a_code_change_without_a_library_change_is_named(finished_run, monkeypatch):
+    run = finished_run
+    monkeypatch.setattr(
+        replay_module,
+        "library_versions",
+        lambda: {**run.versions, "optimizer_code": "0123456789abcdef"},
+    )
+    changed = _ira_cash_raised(run.snapshot.text)  # any different result will do
+    report = replay_compare(
+        snapshot_text=changed,
+        knobs=None,
+        snapshot_sha256_recorded=sha256_hex(changed),
+        result_text_then=run.result.text,
+        result_sha256_recorded=run.result_sha256,
+        outcome_then=RunStatus.SUCCEEDED,
+        versions_then=run.versions,
+        run_id=run.pk,
+    )
+    assert report.snapshot_intact and not report.identical
+    assert report.likely_causes == [
+        f"a change of the optimizer code (fingerprint {run.versions['optimizer_code']} -> "
+        "0123456789abcdef)"
+    ]
+
+
+def test_runs_record_the_optimizer_code_fingerprint(finished_run):
+    from optimizer.services import optimizer_code_fingerprint
+
+    fingerprint = finished_run.versions["optimizer_code"]
+    assert fingerprint == optimizer_code_fingerprint()
+    assert len(fingerprint) == 16 and int(fingerprint, 16) >= 0

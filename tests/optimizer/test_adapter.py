@@ -155,3 +155,36 @@ def test_cash_to_raise_beyond_the_cash_band_through_the_adapter(priced_book, tod
     assert after["asset_classes"]["cash"]["value"] == f"{kept_cash:.2f}"
     assert check(parsed, result.trades, CheckPolicy(no_short_term_gains=False)) == []
     assert any(f["fact"] == "cash_raised" for f in result.facts)
+
+
+def test_risk_model_is_remembered_until_the_price_history_changes(priced_book, today, monkeypatch):
+    from optimizer import adapter
+
+    book = priced_book
+    calls: list[int] = []
+    real = adapter.estimate_covariance
+
+    def counted(prices):  # type: ignore[no-untyped-def]
+        calls.append(len(prices))
+        return real(prices)
+
+    monkeypatch.setattr(adapter, "estimate_covariance", counted)
+    adapter._risk_cache.clear()
+    first = build_snapshot(book.household, as_of=today).snapshot
+    second = build_snapshot(book.household, as_of=today).snapshot
+    assert len(calls) == 1  # the second build reads no price history
+    assert second == first
+    second["risk_model"]["covariance"][0][0] = -1.0  # a copy: the remembered one is intact
+    assert build_snapshot(book.household, as_of=today).snapshot == first
+    # a new close in the window (a Saturday the history skipped) changes the fingerprint
+    saturday = next(
+        today - dt.timedelta(days=d)
+        for d in range(2, 30)
+        if (today - dt.timedelta(days=d)).weekday() == 5
+    )
+    price(book.vti, saturday, "251.00")
+    third = build_snapshot(book.household, as_of=today).snapshot
+    assert len(calls) == 2
+    assert third["risk_model"] != first["risk_model"]
+    adapter._risk_cache.clear()
+    assert build_snapshot(book.household, as_of=today).snapshot == third

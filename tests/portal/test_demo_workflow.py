@@ -29,7 +29,7 @@ def test_the_demo_workflow_stages_approves_and_exports(capsys):
     for f in ExportFile.objects.all():
         data = bytes(f.content)
         assert hashlib.sha256(data).hexdigest() == f.sha256
-        if f.kind not in ("rationale_pdf", "manifest"):
+        if f.kind not in ("rationale_pdf", "manifest", "order_memorandum"):
             assert recount_of(f) == (f.order_count, f.total_shares)
     assert "Demo workflow: 3 proposals staged." in capsys.readouterr().out
     call_command("demo_workflow")

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from optimizer.core.checker import CheckPolicy, check
 from optimizer.core.engine import solve
+from optimizer.core.postprocess import FRACTION_UNIT
 from tests.optimizer.core.builders import build, two_security_ira
 
 
@@ -67,7 +68,10 @@ def test_fractional_account_buys_fractional_shares() -> None:
     result = solve(build(d))
     buy = next(t for t in result.trades if t.side == "buy")
     assert buy.shares != buy.shares.to_integral_value()
-    assert abs(buy.shares * Decimal(30) - Decimal(5000)) < Decimal("0.01")
+    unit = Decimal(str(FRACTION_UNIT))  # the share unit of fractional accounts
+    assert buy.shares % unit == 0
+    # within one share unit of the $5,000 of cash (a unit of BBB is worth 30 x unit)
+    assert abs(buy.shares * Decimal(30) - Decimal(5000)) <= unit * Decimal(30)
 
 
 def test_taxable_gain_lot_is_exact_and_taxed() -> None:

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from portal.exports.documents import OrderSet, RenderedFile
+from portal.exports.tradefiles import format_price, text_cell
 
 MEMORANDUM_COLUMNS = (
     "order_id",
@@ -81,16 +82,16 @@ def memorandum_rows(
                 "proposal_id": str(orders.proposal_id),
                 "entered_at": utc(orders.entered_at),
                 "account_number": o.account_number,
-                "account_name": o.account_name,
+                "account_name": text_cell(o.account_name),
                 "custodian": o.custodian_name,
                 "side": o.side.capitalize(),
                 "quantity": plain(o.quantity),
                 "symbol": o.symbol,
-                "security_name": o.security_name,
+                "security_name": text_cell(o.security_name),
                 "order_type": o.order_type.capitalize(),
-                "time_in_force": o.time_in_force.upper(),
+                "time_in_force": o.time_in_force.capitalize(),
                 "limit_price": "" if o.limit_price is None else f"{o.limit_price:.2f}",
-                "estimated_price": plain(o.price),
+                "estimated_price": format_price(o.price),
                 "estimated_value": f"{o.estimated_value:.2f}",
                 "lot_instructions": "; ".join(
                     f"{lot.lot_ref} {plain(lot.shares)} sh (acquired {lot.acquired.isoformat()})"

@@ -288,6 +288,17 @@ def _is_number(value: object) -> bool:
     return isinstance(value, Decimal) and value.is_finite()
 
 
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def text_cell(text: str) -> str:
+    """Free text (account and security names) as written to a file a person may open in a
+    spreadsheet: a leading ``= + - @`` would make the cell a formula, so it gets a leading
+    apostrophe (OWASP's CSV-injection advice). Identifiers (symbols, account numbers) are
+    validated against the custodians' formats and never need it."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def _has_control_chars(text: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in text)
 
@@ -776,11 +787,11 @@ def _generic_orders(pid: int, orders: Sequence[Order]) -> RenderedFile:
                 o.block_id,
                 o.custodian,
                 o.account_number,
-                o.account_name,
+                text_cell(o.account_name),
                 o.registration,
                 o.side,
                 o.symbol,
-                o.security_name,
+                text_cell(o.security_name),
                 format_shares(o.quantity),
                 o.order_type,
                 o.time_in_force,

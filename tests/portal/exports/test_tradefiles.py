@@ -837,3 +837,14 @@ def test_text_with_line_breaks_is_refused() -> None:
     assert problems_after(2, account_name="Pat\nIndividual") == [
         "P12-002 (account 12345678, BND): account name contains a line break or control character"
     ]
+
+
+def test_names_that_would_be_spreadsheet_formulas_are_written_as_text() -> None:
+    from portal.exports.tradefiles import text_cell
+
+    assert text_cell('=HYPERLINK("http://x","y")') == '\'=HYPERLINK("http://x","y")'
+    assert text_cell("+1") == "'+1" and text_cell("-2") == "'-2" and text_cell("@SUM") == "'@SUM"
+    assert text_cell("Pat Individual") == "Pat Individual"
+    orders = changed(sample_orders(), 1, account_name="=1+1", security_name="@cmd")
+    generic = files_by_kind(make_set(orders))["generic_orders"].content.decode()
+    assert ",'=1+1," in generic and ",'@cmd," in generic

@@ -93,6 +93,11 @@ class Evaluator:
         self.buy_gross = 1 + self.k_pair  # cash per unit of purchase weight
         self.sell_rate = self.lp * (1 - self.k_lot) / pd.V  # cash weight per share sold
         self.buy_rate = self.pp * (1 + self.k_pair) / pd.V  # cash weight per share bought
+        # per-run lookups of the hot loops (Python lists: no numpy scalar per element)
+        self._sigma_cols: dict[int, np.ndarray] = {}
+        self.pair_acc_l: list[int] = pd.pair_acc.tolist()
+        self.pair_sec_l: list[int] = pd.pair_sec.tolist()
+        self.class_of_pair_l: list[int] = np.asarray(pd.class_of_pair).tolist()
 
     # bucket sums (S @ v, A @ v, D A @ v, K @ v, Ea @ v, Eb @ v)
 
@@ -156,9 +161,18 @@ class Evaluator:
         return self._cash(x, b, self.tickets_per_account(dz))
 
     def _cash(self, x: np.ndarray, b: np.ndarray, tickets: np.ndarray) -> np.ndarray:
+        return self._cash_of(self._inflow(x), self._outflow(b), tickets)
+
+    def _inflow(self, x: np.ndarray) -> np.ndarray:
+        """Cash from sales per account (weights)."""
+        return np.bincount(self.pd.lot_acc, weights=x * self.sell_net, minlength=self.pd.n_acc)
+
+    def _outflow(self, b: np.ndarray) -> np.ndarray:
+        """Cash into purchases per account (weights)."""
+        return np.bincount(self.pd.pair_acc, weights=b * self.buy_gross, minlength=self.pd.n_acc)
+
+    def _cash_of(self, inflow: np.ndarray, outflow: np.ndarray, tickets: np.ndarray) -> np.ndarray:
         pd = self.pd
-        inflow = np.bincount(pd.lot_acc, weights=x * self.sell_net, minlength=pd.n_acc)
-        outflow = np.bincount(pd.pair_acc, weights=b * self.buy_gross, minlength=pd.n_acc)
         return pd.cash0 + (inflow - outflow) - pd.ticket_fee_w * tickets
 
     def deviation(self, x: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -549,8 +563,12 @@ def _unit(m: int, e: int) -> np.ndarray:
 
 
 def _sigma_col(ev: Evaluator, e: int) -> np.ndarray:
-    col = ev.Gt.T @ ev.Gt[:, e]
-    col[e] += ev.sig2[e]
+    """Column ``e`` of lambda Sigma (computed once per run and label; do not modify)."""
+    col = ev._sigma_cols.get(e)
+    if col is None:
+        col = ev.Gt.T @ ev.Gt[:, e]
+        col[e] += ev.sig2[e]
+        ev._sigma_cols[e] = col
     return col
 
 
@@ -589,17 +607,30 @@ class _Feasibility:
         pd = ev.pd
         self.ev = ev
         x, b = ev.weights(dz)
-        self.cash = ev.cash_after(dz)
+        cash = ev.cash_after(dz)
         margin = (0.005 * ev.tickets_per_account(dz) * ev.has_bps - 1e-6) / pd.V
-        self.cash_min = pd.floor + margin
+        hold = pd.h0 + (b - ev.to_pairs(x))
+        # Python lists of float64 values: the same IEEE additions as the arrays, without a
+        # numpy scalar per element
+        self.cash: list[float] = cash.tolist()
+        self.cash_min: list[float] = (pd.floor + margin).tolist()
         self.R = float(ev.gN @ x)
         self.R_S = float(ev.gS @ x)
-        self.hold = pd.h0 + (b - ev.to_pairs(x))
-        self.cw = ev.to_classes(self.hold)
-        self.w = ev.to_secs(self.hold)
-        self.total = float(self.cash.sum())
-        self.bounded = np.zeros(ev.C, dtype=bool)
-        self.bounded[ev.rows] = True
+        self.hold: list[float] = hold.tolist()
+        self.cw: list[float] = ev.to_classes(hold).tolist()
+        self.w: list[float] = ev.to_secs(hold).tolist()
+        self.total = float(cash.sum())
+        bounded = np.zeros(ev.C, dtype=bool)
+        bounded[ev.rows] = True
+        self.bounded: list[bool] = bounded.tolist()
+        self.class_hi: list[float] = np.asarray(pd.class_hi_w, dtype=float).tolist()
+        self.class_lo: list[float] = np.asarray(pd.class_lo_w, dtype=float).tolist()
+        self.mw_sec: list[float] = np.asarray(pd.mw_sec_w, dtype=float).tolist()
+        self.mw_pair: list[float] | None = (
+            np.asarray(pd.mw_pair, dtype=float).tolist() if pd.has_pair_max else None
+        )
+        self.cap_net = pd.cap_net_w + _EPS * 0.1
+        self.cap_st = pd.cap_st_w + _EPS * 0.1
 
     @staticmethod
     def _above(value: float, limit: float) -> bool | None:
@@ -613,36 +644,37 @@ class _Feasibility:
     def check(self, k: int, dw: float, dcash: float, dR: float, dS: float) -> bool | None:
         """Pair ``k``'s holding changes by ``dw``, its account's cash by ``dcash``."""
         ev, pd = self.ev, self.ev.pd
-        a, c, i = int(pd.pair_acc[k]), int(ev.class_of_pair[k]), int(pd.pair_sec[k])
-        tests = [self._above(float(self.cash[a] + dcash), float(self.cash_min[a]))]
+        above = self._above
+        a, c, i = ev.pair_acc_l[k], ev.class_of_pair_l[k], ev.pair_sec_l[k]
+        tests = [above(self.cash[a] + dcash, self.cash_min[a])]
         if dR:
-            tests.append(self._above(pd.cap_net_w + _EPS * 0.1, self.R + dR))
+            tests.append(above(self.cap_net, self.R + dR))
         if dS:
-            tests.append(self._above(pd.cap_st_w + _EPS * 0.1, self.R_S + dS))
+            tests.append(above(self.cap_st, self.R_S + dS))
         if self.bounded[c]:
-            cw = float(self.cw[c] + dw)
-            tests.append(self._above(float(pd.class_hi_w[c]), cw))
-            tests.append(self._above(cw, float(pd.class_lo_w[c])))
-        tests.append(self._above(float(pd.mw_sec_w[i]), float(self.w[i] + dw)))
-        if pd.has_pair_max:
-            tests.append(self._above(float(pd.mw_pair[k]), float(self.hold[k] + dw)))
+            cw = self.cw[c] + dw
+            tests.append(above(self.class_hi[c], cw))
+            tests.append(above(cw, self.class_lo[c]))
+        tests.append(above(self.mw_sec[i], self.w[i] + dw))
+        if self.mw_pair is not None:
+            tests.append(above(self.mw_pair[k], self.hold[k] + dw))
         if ev.has_cash_class:
             total = self.total + dcash
-            tests.append(self._above(total, pd.cash_lo_w))
-            tests.append(self._above(pd.cash_hi_w, total))
+            tests.append(above(total, pd.cash_lo_w))
+            tests.append(above(pd.cash_hi_w, total))
         if False in tests:
             return False
         return None if None in tests else True
 
     def apply(self, k: int, dw: float, dcash: float, dR: float, dS: float) -> None:
-        ev, pd = self.ev, self.ev.pd
-        self.cash[pd.pair_acc[k]] += dcash
+        ev = self.ev
+        self.cash[ev.pair_acc_l[k]] += dcash
         self.total += dcash
         self.R += dR
         self.R_S += dS
         self.hold[k] += dw
-        self.cw[ev.class_of_pair[k]] += dw
-        self.w[pd.pair_sec[k]] += dw
+        self.cw[ev.class_of_pair_l[k]] += dw
+        self.w[ev.pair_sec_l[k]] += dw
 
 
 def improve(
@@ -670,6 +702,11 @@ def improve(
     sdl: list[float] = sd.tolist()
     sigma_diag: list[float] = ev.sigma_diag.tolist()
     cash_now: list[float] | None = None  # ev.cash_after(cur) - floor, when first needed
+    # ev.cash_after(cur) in parts: a move only adds to an existing order (the tickets stay),
+    # a purchase leaves the sales' inflow as it was and a sale the purchases' outflow
+    tickets = ev.tickets_per_account(cur)
+    inflow: np.ndarray | None = None
+    outflow: np.ndarray | None = None
     tax0 = tax(R, R_S)
     for _ in range(passes):
         changed = False
@@ -698,8 +735,12 @@ def improve(
                 # best step along this coordinate, capped by the account's spare cash
                 best = -(2.0 * sdl[e] + rate) / (2.0 * max(sigma_diag[e], 1e-18))
                 if cash_now is None:
-                    cash_now = (ev.cash_after(cur) - pd.floor).tolist()
-                spare = cash_now[int(pd.pair_acc[k])]
+                    if inflow is None:
+                        inflow = ev._inflow(cur.sell * ev.lp / pd.V)
+                    if outflow is None:
+                        outflow = ev._outflow(cur.buy * ev.pp / pd.V)
+                    cash_now = (ev._cash_of(inflow, outflow, tickets) - pd.floor).tolist()
+                spare = cash_now[ev.pair_acc_l[k]]
                 best = min(best, spare / (1.0 + kc))
                 units = max(1.0, math.floor(best * V / price / unit))
                 unit *= units
@@ -737,6 +778,10 @@ def improve(
             if feas is not None:
                 feas.apply(k, delta, dcash, dR, dS)
             cash_now = None
+            if is_buy:
+                outflow = None
+            else:
+                inflow = None
             sd += delta * _sigma_col(ev, e)
             sdl = sd.tolist()
             R, R_S = R + dR, R_S + dS

@@ -126,7 +126,9 @@ def test_four_scenarios_in_one_call_share_the_compiled_problem() -> None:
     assert te["aggressive"] <= te["moderate"] + 1e-9 <= te["conservative"] + 2e-9
     pd_ = build_problem_data(snap, resolve_settings(snap, "moderate"))
     model = compiled_model(pd_, "CLARABEL")
-    assert model.solves >= 8  # every scenario solved on the same compiled problem
+    # every scenario solved on the same compiled problem (the first may have compiled it)
+    assert model.solves >= sum(r.solver.solves for r in results.values())
+    assert all(r.solver.compiled_reused for r in list(results.values())[1:])
     assert results["conservative"].settings["no_short_term_gains"] is True
     with pytest.raises(InvalidSnapshot):
         resolve_settings(snap, "reckless")

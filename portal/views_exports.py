@@ -66,12 +66,20 @@ def proposal_export(request: HttpRequest, pk: int) -> HttpResponseBase:
 def export_file_download(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     """The stored bytes of one exported file (identical on every download)."""
     meta = export_file_for_user_or_404(request.user, pk, name)
-    file = ExportFile.objects.only("content").get(pk=meta.pk)
-    user: Any = request.user
-    record_download(file=meta, actor=user)
-    response = HttpResponse(bytes(file.content), content_type=meta.content_type)
-    disposition = "inline" if meta.content_type == "application/pdf" else "attachment"
-    response["Content-Disposition"] = f'{disposition}; filename="{meta.name}"'
+    return stored_file_response(meta, request.user, inline_pdf=True)
+
+
+def stored_file_response(meta: ExportFile, actor: Any, *, inline_pdf: bool) -> HttpResponse:
+    """A file's stored bytes with its SHA-256 (``X-Content-SHA256``, ``ETag``); the download is
+    recorded as an audit event. ``meta`` is the file without its bytes (as the access helpers
+    give it), already checked for ``actor``."""
+    content = ExportFile.objects.only("content").get(pk=meta.pk).content
+    record_download(file=meta, actor=actor)
+    response = HttpResponse(bytes(content), content_type=meta.content_type)
+    inline = inline_pdf and meta.content_type == "application/pdf"
+    response["Content-Disposition"] = (
+        f'{"inline" if inline else "attachment"}; filename="{meta.name}"'
+    )
     response["Content-Length"] = str(meta.size)
     response["ETag"] = f'"{meta.sha256}"'
     response["X-Content-SHA256"] = meta.sha256

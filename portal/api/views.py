@@ -46,9 +46,10 @@ from portal.access import (
     runs_visible,
 )
 from portal.api import serializers as s
-from portal.exports.services import ExportRefused, export_proposal, record_download
-from portal.models import ExportFile, Proposal, ProposalExport
+from portal.exports.services import ExportRefused, export_proposal
+from portal.models import Proposal, ProposalExport
 from portal.selectors import stale_changes
+from portal.views_exports import stored_file_response
 
 
 @dataclass(frozen=True)
@@ -515,14 +516,7 @@ class ExportFileViewSet(FilterMixin, viewsets.ReadOnlyModelViewSet[Any]):
     @action(detail=True, methods=["get"])
     def download(self, request: Request, pk: str | None = None) -> HttpResponse:
         """The file's stored bytes (identical on every download; ``X-Content-SHA256``)."""
-        meta = self.get_object()
-        content = ExportFile.objects.only("content").get(pk=meta.pk).content
-        record_download(file=meta, actor=_actor(request))
-        response = HttpResponse(bytes(content), content_type=meta.content_type)
-        response["Content-Disposition"] = f'attachment; filename="{meta.name}"'
-        response["X-Content-SHA256"] = meta.sha256
-        response["Cache-Control"] = "private, no-store"
-        return response
+        return stored_file_response(self.get_object(), _actor(request), inline_pdf=False)
 
 
 @filtered(

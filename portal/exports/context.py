@@ -92,9 +92,11 @@ def _book_lots(trades: list[ProposalTrade]) -> dict[int, TaxLot]:
     return {lot.pk: lot for lot in TaxLot.objects.filter(pk__in=ids)}
 
 
-def order_set(proposal: Proposal, *, entered_at: dt.datetime) -> OrderSet:
-    """The proposal's orders with their lot instructions, grouped into blocks."""
-    trades = live_trades(proposal)
+def order_set(
+    proposal: Proposal, *, trades: list[ProposalTrade], entered_at: dt.datetime
+) -> OrderSet:
+    """The orders of ``trades`` (``live_trades(proposal)``) with their lot instructions,
+    grouped into blocks."""
     lots = _book_lots(trades)
     orders = []
     for t in trades:
@@ -302,11 +304,11 @@ def _approvals(proposal: Proposal) -> tuple[ApprovalLine, ...]:
 def rationale_document(
     proposal: Proposal,
     *,
+    trades: list[ProposalTrade],
     generated_at: dt.datetime,
     explanation: tuple[str, ...],
     explanation_source: str,
 ) -> RationaleDocument:
-    trades = live_trades(proposal)
     metrics = proposal.metrics or {}
     before = metrics.get("before") or {}
     after = metrics.get("after") or {}

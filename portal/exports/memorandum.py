@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from portal.exports.documents import OrderSet, RenderedFile
-from portal.exports.tradefiles import format_price, text_cell
+from portal.exports.tradefiles import format_money, format_price, format_shares, text_cell
 
 MEMORANDUM_COLUMNS = (
     "order_id",
@@ -57,14 +57,6 @@ class People:
     placed_by: str
 
 
-def plain(value: Decimal) -> str:
-    """A decimal in fixed notation without trailing zeros (100, 12.5, 0.125)."""
-    text = format(value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text or "0"
-
-
 def utc(instant: dt.datetime) -> str:
     return instant.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -85,16 +77,16 @@ def memorandum_rows(
                 "account_name": text_cell(o.account_name),
                 "custodian": o.custodian_name,
                 "side": o.side.capitalize(),
-                "quantity": plain(o.quantity),
+                "quantity": format_shares(o.quantity),
                 "symbol": o.symbol,
                 "security_name": text_cell(o.security_name),
                 "order_type": o.order_type.capitalize(),
                 "time_in_force": o.time_in_force.capitalize(),
-                "limit_price": "" if o.limit_price is None else f"{o.limit_price:.2f}",
+                "limit_price": "" if o.limit_price is None else format_price(o.limit_price),
                 "estimated_price": format_price(o.price),
-                "estimated_value": f"{o.estimated_value:.2f}",
+                "estimated_value": format_money(o.estimated_value),
                 "lot_instructions": "; ".join(
-                    f"{lot.lot_ref} {plain(lot.shares)} sh (acquired {lot.acquired.isoformat()})"
+                    f"{lot.lot_ref} {format_shares(lot.shares)} sh (acquired {lot.acquired.isoformat()})"
                     for lot in o.lots
                 ),
                 "discretionary": "yes" if discretionary.get(o.account_number, True) else "no",
@@ -142,7 +134,7 @@ def manifest_file(
         "entered_at": utc(orders.entered_at),
         "orders": len(orders.orders),
         "blocks": len(orders.blocks),
-        "total_shares": plain(sum((o.quantity for o in orders.orders), Decimal(0))),
+        "total_shares": format_shares(sum((o.quantity for o in orders.orders), Decimal(0))),
         "files": [
             {
                 "name": f.name,
@@ -150,7 +142,7 @@ def manifest_file(
                 "sha256": sha,
                 "size": len(f.content),
                 "order_count": f.order_count,
-                "total_shares": plain(f.total_shares),
+                "total_shares": format_shares(f.total_shares),
             }
             for f, sha in files
         ],

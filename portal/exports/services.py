@@ -18,7 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.access import can_change_household, is_firm_staff
+from accounts.access import is_firm_staff
 from accounts.models import User
 from agent.explain import RunFacts, explain
 from agent.services import agent_explain, run_spec
@@ -105,12 +105,12 @@ def client_explanation(proposal: Proposal, actor: User | None) -> tuple[tuple[st
     return paragraphs, source
 
 
-def _require_exporter(actor: User | None, proposal: Proposal) -> User:
-    if actor is None or not can_change_household(actor, proposal.household):
-        raise PermissionDenied(
-            f"Only an adviser assigned to {proposal.household} may export this proposal."
+def _require_approved(proposal: Proposal) -> None:
+    if proposal.status != ProposalStatus.APPROVED:
+        raise wf.InvalidTransition(
+            f"Proposal {proposal.pk} is {proposal.get_status_display().lower()}; only an "
+            "approved proposal is exported."
         )
-    return actor
 
 
 def _store(export: ProposalExport, position: int, f: RenderedFile) -> ExportFile:
@@ -128,6 +128,14 @@ def _store(export: ProposalExport, position: int, f: RenderedFile) -> ExportFile
     )
 
 
+def _approvers(proposal: Proposal) -> tuple[User, User | None]:
+    """Who approved (the first approver, else who decided) and the four-eyes second approver."""
+    steps = {a.step: a.approver for a in proposal.approvals.select_related("approver")}
+    first = steps.get(ApprovalStep.FIRST) or proposal.decided_by
+    assert first is not None, "an approved proposal has an approver"
+    return first, steps.get(ApprovalStep.SECOND)
+
+
 def render_export(
     proposal: Proposal,
     *,
@@ -138,21 +146,21 @@ def render_export(
 ) -> tuple[OrderSet, list[RenderedFile]]:
     """Every file of the export, in memory, in their fixed order (manifest last). Raises
     ``ExportRefused`` naming every order that breaks a custodian's rule."""
-    orders = order_set(proposal, entered_at=entered_at)
+    trades = live_trades(proposal)
+    orders = order_set(proposal, trades=trades, entered_at=entered_at)
     files = list(write_trade_files(orders))
-    approvals = {a.step: a for a in proposal.approvals.select_related("approver")}
-    first = approvals.get(ApprovalStep.FIRST)
-    second = approvals.get(ApprovalStep.SECOND)
+    first, second = _approvers(proposal)
     people = People(
         recommended_by=_who(proposal.prepared_by),
-        approved_by=_who(first.approver if first else proposal.decided_by),
-        second_approved_by=_who(second.approver) if second else "",
+        approved_by=_who(first),
+        second_approved_by=_who(second),
         placed_by=_who(actor),
     )
-    accounts = {t.account.number: t.account.discretionary for t in live_trades(proposal)}
+    accounts = {t.account.number: t.account.discretionary for t in trades}
     files.append(memorandum_file(orders, people, accounts))
     doc = rationale_document(
         proposal,
+        trades=trades,
         generated_at=entered_at,
         explanation=explanation,
         explanation_source=explanation_source,
@@ -179,12 +187,8 @@ def export_proposal(
         if not is_firm_staff(actor) or actor.firm_id != proposal.household.firm_id:
             raise PermissionDenied("Only the firm's staff see an export's files.")
         return existing
-    _require_exporter(actor, proposal)
-    if proposal.status != ProposalStatus.APPROVED:
-        raise wf.InvalidTransition(
-            f"Proposal {proposal.pk} is {proposal.get_status_display().lower()}; only an "
-            "approved proposal is exported."
-        )
+    wf._require_adviser(actor, proposal, "export this proposal")
+    _require_approved(proposal)
     explanation, source = client_explanation(proposal, actor)
     entered_at = (now or timezone.now()).replace(microsecond=0)
     with transaction.atomic():
@@ -192,11 +196,7 @@ def export_proposal(
         done = ProposalExport.objects.filter(proposal=p).first()
         if done is not None:  # a concurrent click won
             return done
-        if p.status != ProposalStatus.APPROVED:
-            raise wf.InvalidTransition(
-                f"Proposal {p.pk} is {p.get_status_display().lower()}; only an approved "
-                "proposal is exported."
-            )
+        _require_approved(p)
         orders, files = render_export(
             p,
             actor=actor,
@@ -253,9 +253,7 @@ def _memoranda(
     entered_at: dt.datetime,
 ) -> None:
     trades = {order_id(proposal, t): t for t in live_trades(proposal)}
-    approvals = {a.step: a.approver for a in proposal.approvals.select_related("approver")}
-    first = approvals.get(ApprovalStep.FIRST) or proposal.decided_by
-    assert first is not None
+    first, second = _approvers(proposal)
     for o in orders.orders:
         trade = trades[o.order_id]
         memo = OrderMemorandum(
@@ -288,7 +286,7 @@ def _memoranda(
             ],
             recommended_by=proposal.prepared_by,
             approved_by=first,
-            second_approved_by=approvals.get(ApprovalStep.SECOND),
+            second_approved_by=second,
             placed_by=actor,
             entered_at=entered_at,
             discretionary=trade.account.discretionary,

@@ -23,3 +23,11 @@ def pdf_text(data: bytes, *, layout: bool = False) -> str:
     assert tool, "pdftotext (poppler-utils) is not installed: run .ci/system-deps.sh"
     args = [tool, *(["-layout"] if layout else []), "-", "-"]
     return subprocess.run(args, input=data, capture_output=True, check=True).stdout.decode()
+
+
+def change(model, pk: int, **values) -> None:
+    """Change a record as an import or an admin edit would (saved, so history records it)."""
+    record = model.objects.get(pk=pk)
+    for name, value in values.items():
+        setattr(record, name, value)
+    record.save()

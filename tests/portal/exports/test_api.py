@@ -9,6 +9,7 @@ from rest_framework.authtoken.models import Token
 from accounts.models import TaxLot
 from portal.exports.services import export_proposal
 from portal.models import ProposalExport
+from tests.portal.exports.conftest import change
 
 
 def api(user) -> HttpClient:
@@ -32,7 +33,7 @@ def test_export_through_the_api_then_again(priced_book, approved):
 
 
 def test_a_refused_api_export_lists_every_problem(priced_book, approved):
-    TaxLot.objects.filter(pk=priced_book.lot_vti.pk).update(quantity=1)
+    change(TaxLot, priced_book.lot_vti.pk, quantity=1)
     response = api(priced_book.owner).post(
         f"/api/proposals/{approved.pk}/export/", {}, content_type="application/json"
     )

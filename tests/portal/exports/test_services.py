@@ -22,7 +22,7 @@ from portal.models import (
     ProposalExport,
     ProposalStatus,
 )
-from tests.portal.exports.conftest import pdf_text
+from tests.portal.exports.conftest import change, pdf_text
 from tests.portal.test_proposal_services import set_firm_policy
 
 D = Decimal
@@ -92,7 +92,7 @@ def test_an_approved_proposal_exports_every_file_with_its_hash(priced_book, appr
 
 def test_the_order_memorandum_records_who_recommended_approved_and_placed(priced_book, approved):
     book = priced_book
-    Account.objects.filter(pk=book.ira.pk).update(discretionary=False)
+    change(Account, book.ira.pk, discretionary=False)
     export = export_proposal(proposal=approved, actor=book.owner)
     memos = list(OrderMemorandum.objects.filter(export=export).order_by("order_id"))
     assert [(m.symbol, m.side, m.quantity, m.account_number) for m in memos] == [
@@ -164,7 +164,7 @@ def test_only_the_households_adviser_exports(priced_book, approved, who):
 def test_a_sell_beyond_the_lots_shares_stops_the_export_with_nothing_written(priced_book, approved):
     book = priced_book
     # the custodian's import since approval left lot L1 with 1 share; the proposal sells 2
-    TaxLot.objects.filter(pk=book.lot_vti.pk).update(quantity=D("1"))
+    change(TaxLot, book.lot_vti.pk, quantity=D("1"))
     events_before = AuditEvent.objects.count()
     with pytest.raises(ExportRefused) as refused:
         export_proposal(proposal=approved, actor=book.owner)

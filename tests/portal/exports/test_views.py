@@ -12,6 +12,7 @@ from audit.models import AuditEvent
 from portal.exports.services import export_proposal
 from portal.models import ExportFile, ProposalExport, ProposalStatus
 from tests.portal.conftest import add_household, login, post
+from tests.portal.exports.conftest import change
 
 
 def _export_url(proposal) -> str:
@@ -57,7 +58,7 @@ def test_a_download_returns_the_stored_bytes_every_time(priced_book, approved):
 
 
 def test_a_refused_export_names_the_problem_and_writes_nothing(priced_book, approved):
-    TaxLot.objects.filter(pk=priced_book.lot_bnd.pk).update(quantity=2)
+    change(TaxLot, priced_book.lot_bnd.pk, quantity=2)
     client = login(priced_book.owner)
     response = post(client, _export_url(approved), {"version": approved.version})
     assert response.status_code == 400

@@ -136,6 +136,9 @@ class _Run:
             vals = parameter_values(
                 self.pd, xu, bu, use_ticket_proxy=self.opts.use_ticket_proxy, relax=relax
             )
+            for name, v in vals.items():
+                if isinstance(v, np.ndarray) and name not in ("xu", "bu"):
+                    v.flags.writeable = False  # the compiled model remembers them by identity
             self._values[relax] = vals
         vals = {**vals, "xu": np.asarray(xu, dtype=float), "bu": np.asarray(bu, dtype=float)}
         sol = self.model.solve(vals, self.options)

@@ -19,10 +19,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from optimizer.core import kernels
 from optimizer.core.model import BIG, ProblemData
 
 FRACTION_UNIT = 1e-3  # share unit in accounts that allow fractional shares
@@ -94,11 +95,82 @@ class Evaluator:
         self.buy_gross = 1 + self.k_pair  # cash per unit of purchase weight
         self.sell_rate = self.lp * (1 - self.k_lot) / pd.V  # cash weight per share sold
         self.buy_rate = self.pp * (1 + self.k_pair) / pd.V  # cash weight per share bought
-        # per-run lookups of the hot loops (Python lists: no numpy scalar per element)
-        self._sigma_cols: dict[int, np.ndarray] = {}
-        self.pair_acc_l: list[int] = pd.pair_acc.tolist()
-        self.pair_sec_l: list[int] = pd.pair_sec.tolist()
-        self.class_of_pair_l: list[int] = np.asarray(pd.class_of_pair).tolist()
+        f64 = np.float64
+        self.lot_q = np.ascontiguousarray(pd.lot_q, dtype=f64)
+        self.dev_of_pair_i = np.ascontiguousarray(pd.dev_of_pair, dtype=np.int64)
+        self.class_of_pair_i = np.ascontiguousarray(pd.class_of_pair, dtype=np.int64)
+        for name in ("unit_lot", "unit_pair", "k_lot", "k_pair", "drag_pair", "sigma_diag"):
+            setattr(self, name, np.ascontiguousarray(getattr(self, name), dtype=f64))
+        self.Gt = np.ascontiguousarray(self.Gt, dtype=f64)
+        self.sig2 = np.ascontiguousarray(self.sig2, dtype=f64)
+        # the compiled check and local search (optimizer.core.kernels) read these
+        self.kst = self._kernel_state()
+        self.tax_args = self._tax_args()
+        # columns of lambda Sigma, computed when first needed (kernels.sigma_col)
+        self._cols = np.empty((self.m, self.m))
+        self._have = np.zeros(self.m, dtype=np.bool_)
+
+    def _kernel_state(self) -> tuple[Any, ...]:
+        """The arrays and scalars of the hard constraints, typed for the compiled check (the
+        order is the one :mod:`optimizer.core.kernels` reads)."""
+        pd = self.pd
+
+        def f(a: Any) -> np.ndarray:
+            return np.ascontiguousarray(a, dtype=np.float64)
+
+        def i(a: Any) -> np.ndarray:
+            return np.ascontiguousarray(a, dtype=np.int64)
+
+        K = self.K
+        return (
+            f(self.lp),  # 0
+            f(self.pp),
+            float(pd.V),
+            i(pd.lot_pair),
+            i(pd.lot_acc),
+            i(pd.pair_acc),  # 5
+            i(pd.pair_sec),
+            f(self.sell_net),
+            f(self.buy_gross),
+            f(pd.cash0),
+            float(pd.ticket_fee_w),  # 10
+            f(pd.floor),
+            float(self.has_bps),
+            f(self.gN),
+            f(self.gS),
+            float(pd.cap_net_w),  # 15
+            float(pd.cap_st_w),
+            f(pd.h0),
+            i(K.indptr),
+            i(K.indices),
+            f(K.data),  # 20
+            i(self.rows),
+            f(pd.class_lo_w),
+            f(pd.class_hi_w),
+            f(pd.mw_sec_w),
+            bool(pd.has_pair_max),  # 25
+            f(pd.mw_pair),
+            bool(self.has_cash_class),
+            float(pd.cash_lo_w),
+            float(pd.cash_hi_w),
+            int(pd.n_acc),  # 30
+            int(pd.n),
+        )
+
+    def _tax_args(self) -> tuple[float, ...]:
+        """:meth:`tax_fn`'s constants for the compiled local search."""
+        pd = self.pd
+        st = pd.settings
+        kappa = float(st.loss_value_beyond_offset)
+        return (
+            float(pd.ytd_s_w + pd.ytd_l_w),
+            float(pd.ytd_s_w),
+            float(pd.tau_l),
+            float(pd.tau_s - pd.tau_l),
+            kappa,
+            float((1 - kappa) * pd.tau_s * pd.offset_w),
+            float(st.tax_weight),
+        )
 
     # bucket sums (S @ v, A @ v, D A @ v, K @ v, Ea @ v, Eb @ v)
 
@@ -231,44 +303,16 @@ class Evaluator:
     # ------------------------------------------------------------ constraints
 
     def violations(self, dz: Discrete) -> list[Violation]:
-        """Hard constraints broken by the trade list (small safety margins included)."""
-        pd = self.pd
-        out: list[Violation] = []
-        x, b = self.weights(dz)
-        tickets = self.tickets_per_account(dz)
-        cash = self._cash(x, b, tickets)
-        # the checker rounds each order's proportional cost half-up to cents: allow for it
-        margin = (0.005 * tickets * self.has_bps - 1e-6) / pd.V
-        for a in np.nonzero(cash < pd.floor + margin)[0]:
-            out.append(Violation("cash", int(a), float(pd.floor[a] + margin[a] - cash[a])))
-        R = float(self.gN @ x)
-        if pd.cap_net_w + _EPS * 0.1 < R:
-            out.append(Violation("gain_net", 0, R - pd.cap_net_w + 1e-12))
-        R_S = float(self.gS @ x)
-        if pd.cap_st_w + _EPS * 0.1 < R_S:
-            out.append(Violation("gain_st", 0, R_S - pd.cap_st_w + 1e-12))
-        net = b - self.to_pairs(x)
-        hold = pd.h0 + net
-        if len(self.rows):
-            cw = self.to_classes(hold)
-            for c in self.rows:
-                if cw[c] > pd.class_hi_w[c]:
-                    out.append(Violation("class_hi", int(c), float(cw[c] - pd.class_hi_w[c])))
-                if cw[c] < pd.class_lo_w[c]:
-                    out.append(Violation("class_lo", int(c), float(pd.class_lo_w[c] - cw[c])))
-        w = self.to_secs(hold)
-        for i in np.nonzero(w > pd.mw_sec_w)[0]:
-            out.append(Violation("max_weight", int(i), float(w[i] - pd.mw_sec_w[i])))
-        if pd.has_pair_max:
-            for k in np.nonzero(hold > pd.mw_pair)[0]:
-                out.append(Violation("pair_max", int(k), float(hold[k] - pd.mw_pair[k])))
-        if self.has_cash_class:
-            total = float(cash.sum())
-            if total < pd.cash_lo_w:
-                out.append(Violation("cash_class_lo", 0, pd.cash_lo_w - total))
-            if total > pd.cash_hi_w:
-                out.append(Violation("cash_class_hi", 0, total - pd.cash_hi_w))
-        return out
+        """Hard constraints broken by the trade list (small safety margins included): the cash
+        per account after costs and ticket fees (with half a cent per order for the checker's
+        rounding of proportional costs), the net and short-term gain budgets, the asset-class
+        bounds, the maximum weights per security and per account, and the IPS cash band.
+        Compiled (:func:`optimizer.core.kernels.violations`)."""
+        return kernels.violation_list(self.kst, dz.sell, dz.buy)
+
+    def feasible(self, dz: Discrete) -> bool:
+        """``not self.violations(dz)``, stopping at the first broken constraint."""
+        return kernels.feasible(self.kst, dz.sell, dz.buy)
 
 
 # ---------------------------------------------------------------- rounding
@@ -563,11 +607,7 @@ def _unit(m: int, e: int) -> np.ndarray:
 
 def _sigma_col(ev: Evaluator, e: int) -> np.ndarray:
     """Column ``e`` of lambda Sigma (computed once per run and label; do not modify)."""
-    col = ev._sigma_cols.get(e)
-    if col is None:
-        col = ev.Gt.T @ ev.Gt[:, e]
-        col[e] += ev.sig2[e]
-        ev._sigma_cols[e] = col
+    col: np.ndarray = kernels.sigma_col(ev.Gt, ev.sig2, e, ev._cols, ev._have)
     return col
 
 
@@ -589,93 +629,6 @@ def bump_small(
     return out
 
 
-_BAND = 1e-12  # weights: far above the rounding drift of a few hundred incremental updates
-
-
-class _Feasibility:
-    """The constraints one added unit of an existing order can break, kept up to date move by
-    move (for :func:`improve`).
-
-    ``check`` answers True when the move clearly keeps every hard constraint, False when it
-    clearly breaks one, and None when a value is within ``_BAND`` of its limit - then the caller
-    asks :meth:`Evaluator.violations`, so every decision is the one the full check would make.
-    Constraints a move does not touch keep their (satisfied) values exactly.
-    """
-
-    def __init__(self, ev: Evaluator, dz: Discrete) -> None:
-        pd = ev.pd
-        self.ev = ev
-        x, b = ev.weights(dz)
-        cash = ev.cash_after(dz)
-        margin = (0.005 * ev.tickets_per_account(dz) * ev.has_bps - 1e-6) / pd.V
-        hold = pd.h0 + (b - ev.to_pairs(x))
-        # Python lists of float64 values: the same IEEE additions as the arrays, without a
-        # numpy scalar per element
-        self.cash: list[float] = cash.tolist()
-        self.cash_min: list[float] = (pd.floor + margin).tolist()
-        self.R = float(ev.gN @ x)
-        self.R_S = float(ev.gS @ x)
-        self.hold: list[float] = hold.tolist()
-        self.cw: list[float] = ev.to_classes(hold).tolist()
-        self.w: list[float] = ev.to_secs(hold).tolist()
-        self.total = float(cash.sum())
-        bounded = np.zeros(ev.C, dtype=bool)
-        bounded[ev.rows] = True
-        self.bounded: list[bool] = bounded.tolist()
-        self.class_hi: list[float] = np.asarray(pd.class_hi_w, dtype=float).tolist()
-        self.class_lo: list[float] = np.asarray(pd.class_lo_w, dtype=float).tolist()
-        self.mw_sec: list[float] = np.asarray(pd.mw_sec_w, dtype=float).tolist()
-        self.mw_pair: list[float] | None = (
-            np.asarray(pd.mw_pair, dtype=float).tolist() if pd.has_pair_max else None
-        )
-        self.cap_net = pd.cap_net_w + _EPS * 0.1
-        self.cap_st = pd.cap_st_w + _EPS * 0.1
-
-    @staticmethod
-    def _above(value: float, limit: float) -> bool | None:
-        """``value >= limit`` (None when too close to tell)."""
-        if value - limit > _BAND:
-            return True
-        if limit - value > _BAND:
-            return False
-        return None
-
-    def check(self, k: int, dw: float, dcash: float, dR: float, dS: float) -> bool | None:
-        """Pair ``k``'s holding changes by ``dw``, its account's cash by ``dcash``."""
-        ev, pd = self.ev, self.ev.pd
-        above = self._above
-        a, c, i = ev.pair_acc_l[k], ev.class_of_pair_l[k], ev.pair_sec_l[k]
-        tests = [above(self.cash[a] + dcash, self.cash_min[a])]
-        if dR:
-            tests.append(above(self.cap_net, self.R + dR))
-        if dS:
-            tests.append(above(self.cap_st, self.R_S + dS))
-        if self.bounded[c]:
-            cw = self.cw[c] + dw
-            tests.append(above(self.class_hi[c], cw))
-            tests.append(above(cw, self.class_lo[c]))
-        tests.append(above(self.mw_sec[i], self.w[i] + dw))
-        if self.mw_pair is not None:
-            tests.append(above(self.mw_pair[k], self.hold[k] + dw))
-        if ev.has_cash_class:
-            total = self.total + dcash
-            tests.append(above(total, pd.cash_lo_w))
-            tests.append(above(pd.cash_hi_w, total))
-        if False in tests:
-            return False
-        return None if None in tests else True
-
-    def apply(self, k: int, dw: float, dcash: float, dR: float, dS: float) -> None:
-        ev = self.ev
-        self.cash[ev.pair_acc_l[k]] += dcash
-        self.total += dcash
-        self.R += dR
-        self.R_S += dS
-        self.hold[k] += dw
-        self.cw[ev.class_of_pair_l[k]] += dw
-        self.w[ev.pair_sec_l[k]] += dw
-
-
 def improve(
     ev: Evaluator, dz: Discrete, xu: np.ndarray, bu: np.ndarray, passes: int = 2
 ) -> Discrete:
@@ -684,108 +637,35 @@ def improve(
     objective can sit a hair below a whole share, which plain flooring would lose).
 
     Moves are tried in order (purchases, then lot sales), each with the state left by the moves
-    accepted before it. The arithmetic is on Python floats (the same IEEE operations as numpy,
-    without its per-element overhead) and the hard constraints are checked incrementally
-    (:class:`_Feasibility`, deferring to :meth:`Evaluator.violations` when a value is too close
-    to its limit to tell).
+    accepted before it; a purchase moves by its best step along its coordinate, capped by the
+    account's spare cash, a sale by one unit. The hard constraints are checked incrementally
+    from a feasible start (each move changes one pair, one account, one class and one security;
+    a value within 1e-12 of its limit is judged by the full check instead). Compiled:
+    :func:`optimizer.core.kernels.improve`.
     """
-    pd = ev.pd
-    cur = dz.copy()
-    x, b = ev.weights(cur)
-    sd = ev.sigma_d(ev.deviation(x, b))  # lambda Sigma d, kept up to date move by move
-    R, R_S = float(ev.gN @ x), float(ev.gS @ x)
-    # a move can only be judged locally from a feasible trade list (repair's output)
-    feas = _Feasibility(ev, cur) if not ev.violations(cur) else None
-    tax = ev.tax_fn()
-    V = float(pd.V)
-    sdl: list[float] = sd.tolist()
-    sigma_diag: list[float] = ev.sigma_diag.tolist()
-    cash_now: list[float] | None = None  # ev.cash_after(cur) - floor, when first needed
-    # ev.cash_after(cur) in parts: a move only adds to an existing order (the tickets stay),
-    # a purchase leaves the sales' inflow as it was and a sale the purchases' outflow
-    tickets = ev.tickets_per_account(cur)
-    inflow: np.ndarray | None = None
-    outflow: np.ndarray | None = None
-    tax0 = tax(R, R_S)
-    for _ in range(passes):
-        changed = False
-        buys = np.nonzero((cur.buy > 0) & (bu > 0))[0]
-        sells = np.nonzero((cur.sell > 0) & (xu > 0) & (cur.sell < pd.lot_q - 1e-12))[0]
-        if not len(buys) and not len(sells):
-            break
-        lot_pair = ev.lot_pair[sells]
-        moves = zip(
-            [True] * len(buys) + [False] * len(sells),
-            buys.tolist() + sells.tolist(),
-            np.concatenate([buys, lot_pair]).tolist(),  # pair
-            np.concatenate([ev.dev_of_pair[buys], ev.dev_of_pair[lot_pair]]).tolist(),
-            np.concatenate([ev.unit_pair[buys], ev.unit_lot[sells]]).tolist(),
-            np.concatenate([ev.pp[buys], ev.lp[sells]]).tolist(),  # price
-            np.concatenate([ev.k_pair[buys], ev.k_lot[sells]]).tolist(),  # cost rate
-            ev.drag_pair[np.concatenate([buys, lot_pair])].tolist(),
-            np.concatenate([np.zeros(len(buys)), pd.lot_q[sells] - cur.sell[sells]]).tolist(),
-            np.concatenate([np.zeros(len(buys)), ev.gN[sells]]).tolist(),
-            np.concatenate([np.zeros(len(buys)), ev.gS[sells]]).tolist(),
-            strict=True,
-        )
-        for is_buy, idx, k, e, unit, price, kc, drag, room, gn, gs in moves:
-            if is_buy:
-                rate = kc + drag
-                # best step along this coordinate, capped by the account's spare cash
-                best = -(2.0 * sdl[e] + rate) / (2.0 * max(sigma_diag[e], 1e-18))
-                if cash_now is None:
-                    if inflow is None:
-                        inflow = ev._inflow(cur.sell * ev.lp / pd.V)
-                    if outflow is None:
-                        outflow = ev._outflow(cur.buy * ev.pp / pd.V)
-                    cash_now = (ev._cash_of(inflow, outflow, tickets) - pd.floor).tolist()
-                spare = cash_now[ev.pair_acc_l[k]]
-                best = min(best, spare / (1.0 + kc))
-                units = max(1.0, math.floor(best * V / price / unit))
-                unit *= units
-                delta = unit * price / V
-                dR = dS = 0.0
-                lin = rate * delta
-                dcash = -(delta * (1.0 + kc))
-            else:
-                unit = min(unit, room)
-                w = unit * price / V
-                delta = -w
-                dR, dS = gn * w, gs * w
-                lin = kc * w - drag * w
-                dcash = w * (1.0 - kc)
-            d_te = 2.0 * delta * sdl[e] + delta * delta * sigma_diag[e]
-            gain = d_te + tax(R + dR, R_S + dS) - tax0 + lin
-            if gain >= -1e-15:
-                continue
-            ok = feas.check(k, delta, dcash, dR, dS) if feas is not None else None
-            if ok is False:
-                continue
-            if ok is None:
-                cand = cur.copy()
-                if is_buy:
-                    cand.buy[idx] += unit
-                else:
-                    cand.sell[idx] += unit
-                if ev.violations(cand):
-                    continue
-                cur = cand
-            elif is_buy:  # clearly feasible: cur is this function's own copy
-                cur.buy[idx] += unit
-            else:
-                cur.sell[idx] += unit
-            if feas is not None:
-                feas.apply(k, delta, dcash, dR, dS)
-            cash_now = None
-            if is_buy:
-                outflow = None
-            else:
-                inflow = None
-            sd += delta * _sigma_col(ev, e)
-            sdl = sd.tolist()
-            R, R_S = R + dR, R_S + dS
-            tax0 = tax(R, R_S)
-            changed = True
-        if not changed:
-            break
-    return cur
+    x, b = ev.weights(dz)
+    sd = ev.sigma_d(ev.deviation(x, b))  # lambda Sigma d
+    sell, buy = kernels.improve(
+        ev.kst,
+        ev.tax_args,
+        np.ascontiguousarray(dz.sell, dtype=np.float64),
+        np.ascontiguousarray(dz.buy, dtype=np.float64),
+        np.ascontiguousarray(xu, dtype=np.float64),
+        np.ascontiguousarray(bu, dtype=np.float64),
+        ev.lot_q,
+        ev.dev_of_pair_i,
+        ev.unit_lot,
+        ev.unit_pair,
+        ev.k_lot,
+        ev.k_pair,
+        ev.drag_pair,
+        ev.class_of_pair_i,
+        ev.sigma_diag,
+        np.ascontiguousarray(sd, dtype=np.float64),
+        ev.Gt,
+        ev.sig2,
+        ev._cols,
+        ev._have,
+        passes,
+    )
+    return Discrete(sell, buy)

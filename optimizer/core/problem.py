@@ -41,6 +41,7 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +77,8 @@ SOLVER_DEFAULTS: dict[str, dict[str, Any]] = {
     "SCS": {"eps_abs": 1e-7, "eps_rel": 1e-7, "max_iters": 200000},
 }
 
+_BOUNDS = ("xu", "bu")  # the parameters that change between the solves of one run
+
 # reductions between our cvxpy problem and the solver that keep variable and constraint ids and
 # values as they are (so the solver's primal and dual vectors map straight back)
 _PLAIN_REDUCTIONS = {"Dcp2Cone", "CvxAttr2Constr", "EliminateZeroSized", "ConeMatrixStuffing"}
@@ -91,7 +94,7 @@ class ContinuousSolution:
     objective: float
     solve_time: float
     iterations: int
-    duals: dict[str, np.ndarray] = field(default_factory=dict)
+    duals: Mapping[str, np.ndarray] = field(default_factory=dict)
     compile_time: float = 0.0  # seconds spent compiling the cvxpy problem in this solve
 
 
@@ -348,6 +351,11 @@ class SolverData:
         self._p_const: sp.csc_matrix | None = None
         self._p_lite: _Csc | None = None
         self._a_lite: _Csc | None = None
+        self._bounds_rhs_only = False
+        self._b_map: tuple[sp.csr_matrix, np.ndarray, int] | None = None
+        self._bound_params = [p for p in params if p[0] in _BOUNDS]
+        self._run_key: tuple[Any, ...] | None = None
+        self._settings: dict[str, Any] = {}
         if self.direct:
             from cvxpy.reductions.solvers.conic_solvers.clarabel_conif import (
                 dims_to_solver_cones,
@@ -364,11 +372,21 @@ class SolverData:
                 self._p_const = sp.triu(full).tocsc()
                 self._p_lite = _Csc.of(self._p_const)
             # A's sparsity pattern is fixed: only its values change from solve to solve
-            _red, a_idx, a_ptr, a_shape, n_a, _ = a_map
+            red, a_idx, a_ptr, a_shape, n_a, b_rows = a_map
             pattern = sp.csc_array((np.ones(n_a), a_idx, a_ptr), shape=a_shape)
             self._a_lite = _Csc(
                 [], a_idx.tolist(), a_ptr.tolist(), a_shape, bool(pattern.has_canonical_format)
             )
+            # the bounds xu, bu: their columns of the map reach b only (then a run's re-solves
+            # with new bounds share A, P and q; see _run_data)
+            bound_cols = np.concatenate(
+                [np.arange(col, col + size) for name, col, size, _ in params if name in _BOUNDS]
+                or [np.zeros(0, dtype=int)]
+            )
+            self._bounds_rhs_only = not (
+                red[:n_a][:, bound_cols].count_nonzero() or q_map[:, bound_cols].count_nonzero()
+            )
+            self._b_map = (sp.csr_matrix(red[n_a:]), b_rows, int(a_shape[0]))
 
     @classmethod
     def build(cls, model: CompiledModel) -> SolverData | None:
@@ -533,6 +551,43 @@ class SolverData:
             duals=duals,
         )
 
+    def _run_data(self, values: dict[str, Any]) -> tuple[Any, ...]:
+        """What stays the same for every solve with these parameter values but the bounds
+        ``xu``/``bu``: the parameter vector, A's values and q as lists, the objective offset.
+
+        The bounds only enter the right-hand side ``b`` (``x <= xu``, ``b <= bu``; checked on
+        the compiled map when it is built), so a run that re-solves with new bounds reuses all
+        of it. Remembered for the last ``values`` object (a run's own, never modified:
+        :class:`optimizer.core.engine._Run` marks its arrays read-only).
+        """
+        key = self._run_key
+        if key is not None and all(values.get(name) is v for name, v in key[0]):
+            return key[1]
+        vec = self.parameter_vector(values)
+        red, _, _, _, n_a, _ = self.a_map
+        flat = red[:n_a] @ vec
+        q_full = self.q_map @ vec
+        data = (
+            vec,
+            self._a_lite.with_data((-flat).tolist()) if self._a_lite is not None else None,
+            q_full[:-1].tolist(),
+            float(q_full[-1]),
+        )
+        fixed = tuple((name, values[name]) for name, *_ in self.params if name not in _BOUNDS)
+        self._run_key = (fixed, data)
+        return data
+
+    def _bounds_vector(self, base: np.ndarray, values: dict[str, Any]) -> np.ndarray:
+        vec = base.copy()
+        for name, col, size, _sign in self._bound_params:
+            flat = np.asarray(values[name], dtype=float).ravel(order="F")
+            if flat.size != size:
+                raise ValueError(f"parameter {name}: {flat.size} values for size {size}")
+            if size and flat.min() < 0:
+                raise ValueError(f"parameter {name} must be nonnegative")
+            vec[col : col + size] = flat
+        return vec
+
     def _solve_clarabel(
         self, values: dict[str, Any], options: dict[str, Any]
     ) -> ContinuousSolution:
@@ -544,19 +599,17 @@ class SolverData:
 
         P: Any
         A: Any
-        if self._p_lite is not None and self._a_lite is not None:
+        if self._p_lite is not None and self._a_lite is not None and self._bounds_rhs_only:
             # the same numbers as problem_data, handed over as Python lists (Clarabel copies
             # them into Rust vectors element by element: a list is quicker to read than an
-            # array) with the fixed index lists converted once
-            vec = self.parameter_vector(values)
-            red, _, _, a_shape, n_a, b_rows = self.a_map
-            flat = red @ vec
-            b = np.zeros(a_shape[0])
-            b[b_rows] = flat[n_a:]
-            q_full = self.q_map @ vec
-            offset = float(q_full[-1])
-            P, A = self._p_lite, self._a_lite.with_data((-flat[:n_a]).tolist())
-            q, b_vec = q_full[:-1].tolist(), b.tolist()
+            # array); everything but b is the run's (see _run_data)
+            base, A, q, offset = self._run_data(values)
+            vec = self._bounds_vector(base, values)
+            assert self._b_map is not None
+            red_b, b_rows, m_rows = self._b_map
+            b = np.zeros(m_rows)
+            b[b_rows] = red_b @ vec
+            P, b_vec = self._p_lite, b.tolist()
         else:
             data, offset = self.problem_data(values)
             if self._p_const is not None:
@@ -567,7 +620,11 @@ class SolverData:
                 P = sp.csc_array((data[cps.C].size, data[cps.C].size))
             A, q, b_vec = data[cps.A], data[cps.C], data[cps.B]
         try:
-            settings = CLARABEL.parse_solver_opts(False, dict(options))
+            opt_key = repr(sorted(options.items()))
+            settings = self._settings.get(opt_key)
+            if settings is None:
+                settings = CLARABEL.parse_solver_opts(False, dict(options))
+                self._settings[opt_key] = settings
             solver = clarabel.DefaultSolver(P, q, A, b_vec, self.cones, settings)
             raw = solver.solve()
         except Exception as exc:  # whatever the solver raises becomes SolverFailed
@@ -580,18 +637,43 @@ class SolverData:
             return _infeasible_solution(L, P_, solve_time, iters)
         if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
             raise SolverFailed(f"CLARABEL returned status {status}")
-        xv = np.asarray(raw.x, dtype=float)
-        z = np.asarray(raw.z, dtype=float)
-        duals = {name: z[sl] for name, sl in self.z_slices.items()}
+        xv = np.array(raw.x, dtype=float)
         return ContinuousSolution(
             status="optimal" if status == cp.OPTIMAL else "optimal_inaccurate",
-            x=np.clip(xv[self.x_sl], 0.0, None),
-            b=np.clip(xv[self.b_sl], 0.0, None),
+            x=np.maximum(xv[self.x_sl], 0.0),
+            b=np.maximum(xv[self.b_sl], 0.0),
             objective=float(raw.obj_val) + offset,
             solve_time=solve_time,
             iterations=iters,
-            duals=duals,
+            duals=_Duals(raw, self.z_slices),
         )
+
+
+class _Duals(Mapping[str, np.ndarray]):
+    """The duals of a Clarabel solve by constraint name, read from the solver's ``z`` vector
+    when first asked for (most solves of a run never are: only the final one's feed the
+    binding-constraint facts)."""
+
+    def __init__(self, raw: Any, slices: dict[str, slice]) -> None:
+        self._raw: Any = raw
+        self._slices = slices
+        self._values: dict[str, np.ndarray] | None = None
+
+    def _all(self) -> dict[str, np.ndarray]:
+        if self._values is None:
+            z = np.asarray(self._raw.z, dtype=float)
+            self._values = {name: z[sl] for name, sl in self._slices.items()}
+            self._raw = None
+        return self._values
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._slices)
+
+    def __len__(self) -> int:
+        return len(self._slices)
 
 
 @dataclass(frozen=True)

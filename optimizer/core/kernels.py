@@ -1,0 +1,515 @@
+"""Compiled inner loops of the post-processing (numba): the hard-constraint check of a discrete
+trade list and the local search of :func:`optimizer.core.postprocess.improve`.
+
+They are the same arithmetic as the numpy formulation they replace, operation for operation
+(sums in index order as ``np.bincount`` and scipy's CSR product make them, ``np.dot`` for the
+dot products, numpy's pairwise summation for ``ndarray.sum``; numba contracts no multiply-add
+without ``fastmath``), so a trade list is judged and improved to the same bits. What they save is
+the interpreter: a run calls the check some twenty times and the local search walks every order
+move by move, each step a handful of numpy calls on arrays of a few dozen elements, where the
+per-call overhead is most of the cost.
+
+The functions are compiled on first use and cached next to this file (``cache=True``), so a new
+process loads machine code instead of compiling it again.
+
+``ST`` below is the tuple :meth:`Evaluator.kernel_state` builds once per run (the arrays and
+scalars of the constraints; see ``_state`` for the order).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+# violation kinds, in the order Evaluator.violations reports them
+KINDS = (
+    "cash",
+    "gain_net",
+    "gain_st",
+    "class_hi",
+    "class_lo",
+    "max_weight",
+    "pair_max",
+    "cash_class_lo",
+    "cash_class_hi",
+)
+
+_EPS = 1e-9
+_BAND = 1e-12  # see postprocess._BAND
+
+
+@njit(cache=True)
+def _block(a: Any, lo: int, n: int) -> float:  # pragma: no cover - compiled
+    """numpy's ``DOUBLE_pairwise_sum`` of ``a[lo:lo + n]`` for ``n <= 128``."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    stop = n - (n % 8)
+    while i < stop:
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True)
+def _pairwise(a: Any, lo: int, n: int) -> float:  # pragma: no cover - compiled
+    """numpy's pairwise summation of ``a[lo:lo + n]``: blocks of at most 128, halves (cut at a
+    multiple of 8) added recursively - walked here with an explicit stack, as a cached numba
+    function must not call itself."""
+    if n <= 128:
+        return _block(a, lo, n)
+    los = np.empty(64, dtype=np.int64)
+    lens = np.empty(64, dtype=np.int64)
+    phase = np.zeros(64, dtype=np.int64)
+    vals = np.empty(64)
+    top, nv = 0, 0
+    los[0], lens[0] = lo, n
+    while top >= 0:
+        start, m = los[top], lens[top]
+        if m <= 128:
+            vals[nv] = _block(a, start, m)
+            nv += 1
+            top -= 1
+            continue
+        n2 = m // 2
+        n2 -= n2 % 8
+        if phase[top] == 0:
+            phase[top] = 1
+            top += 1
+            los[top], lens[top], phase[top] = start, n2, 0
+        elif phase[top] == 1:
+            phase[top] = 2
+            top += 1
+            los[top], lens[top], phase[top] = start + n2, m - n2, 0
+        else:
+            vals[nv - 2] = vals[nv - 2] + vals[nv - 1]
+            nv -= 1
+            top -= 1
+    return vals[0]
+
+
+@njit(cache=True)
+def np_sum(a: Any) -> float:  # pragma: no cover - compiled
+    """``float(a.sum())`` for a contiguous float64 vector, to the bit."""
+    return _pairwise(a, 0, a.shape[0])
+
+
+@njit(cache=True)
+def _cash(ST: Any, sell: Any, buy: Any) -> Any:  # pragma: no cover - compiled
+    """Cash per account after the trades (weights) and the tickets per account."""
+    lp, pp, V, lot_pair, lot_acc, pair_acc = ST[0], ST[1], ST[2], ST[3], ST[4], ST[5]
+    sell_net, buy_gross, cash0, fee_w = ST[7], ST[8], ST[9], ST[10]
+    n_acc, P = ST[30], pp.shape[0]
+    traded = np.zeros(P, dtype=np.bool_)
+    for j in range(sell.shape[0]):
+        if sell[j] > 0:
+            traded[lot_pair[j]] = True
+    tickets = np.zeros(n_acc)
+    for k in range(P):
+        if traded[k] or buy[k] > 0:
+            tickets[pair_acc[k]] += 1.0
+    inflow = np.zeros(n_acc)
+    for j in range(sell.shape[0]):
+        inflow[lot_acc[j]] += (sell[j] * lp[j] / V) * sell_net[j]
+    outflow = np.zeros(n_acc)
+    for k in range(P):
+        outflow[pair_acc[k]] += (buy[k] * pp[k] / V) * buy_gross[k]
+    cash = np.empty(n_acc)
+    for a in range(n_acc):
+        cash[a] = cash0[a] + (inflow[a] - outflow[a]) - fee_w * tickets[a]
+    return cash, tickets
+
+
+@njit(cache=True)
+def _holdings(ST: Any, sell: Any, buy: Any) -> Any:  # pragma: no cover - compiled
+    """Holdings per pair after the trades (weights) and the sale weights."""
+    lp, pp, V, lot_pair, h0 = ST[0], ST[1], ST[2], ST[3], ST[17]
+    P = pp.shape[0]
+    x = np.empty(sell.shape[0])
+    for j in range(sell.shape[0]):
+        x[j] = sell[j] * lp[j] / V
+    sold = np.zeros(P)
+    for j in range(sell.shape[0]):
+        sold[lot_pair[j]] += x[j]
+    hold = np.empty(P)
+    for k in range(P):
+        hold[k] = h0[k] + (buy[k] * pp[k] / V - sold[k])
+    return hold, x
+
+
+@njit(cache=True)
+def _csr_matvec(indptr: Any, indices: Any, data: Any, v: Any) -> Any:  # pragma: no cover
+    out = np.zeros(indptr.shape[0] - 1)
+    for r in range(out.shape[0]):
+        s = 0.0
+        for jj in range(indptr[r], indptr[r + 1]):
+            s += data[jj] * v[indices[jj]]
+        out[r] = s
+    return out
+
+
+@njit(cache=True)
+def violations(ST: Any, sell: Any, buy: Any, first_only: bool) -> Any:  # pragma: no cover
+    """Every hard constraint the trade list breaks: ``(count, kinds, indices, amounts)``
+    (kinds index :data:`KINDS`); with ``first_only`` it stops at the first."""
+    V, floor, has_bps = ST[2], ST[11], ST[12]
+    gN, gS, cap_net_w, cap_st_w = ST[13], ST[14], ST[15], ST[16]
+    K_ptr, K_idx, K_dat, rows = ST[18], ST[19], ST[20], ST[21]
+    class_lo_w, class_hi_w, mw_sec_w = ST[22], ST[23], ST[24]
+    has_pair_max, mw_pair, has_cash_class, cash_lo_w, cash_hi_w = (
+        ST[25],
+        ST[26],
+        ST[27],
+        ST[28],
+        ST[29],
+    )
+    n_acc, n, pair_sec = ST[30], ST[31], ST[6]
+    P = buy.shape[0]
+    cap = n_acc + 2 + 2 * rows.shape[0] + n + P + 2
+    kinds = np.empty(cap, dtype=np.int64)
+    idx = np.empty(cap, dtype=np.int64)
+    amt = np.empty(cap)
+    c = 0
+    cash, tickets = _cash(ST, sell, buy)
+    for a in range(n_acc):
+        margin = (0.005 * tickets[a] * has_bps - 1e-6) / V
+        if cash[a] < floor[a] + margin:
+            kinds[c], idx[c], amt[c] = 0, a, floor[a] + margin - cash[a]
+            c += 1
+            if first_only:
+                return c, kinds, idx, amt
+    hold, x = _holdings(ST, sell, buy)
+    R = np.dot(gN, x) if x.shape[0] else 0.0
+    if cap_net_w + _EPS * 0.1 < R:
+        kinds[c], idx[c], amt[c] = 1, 0, R - cap_net_w + 1e-12
+        c += 1
+        if first_only:
+            return c, kinds, idx, amt
+    R_S = np.dot(gS, x) if x.shape[0] else 0.0
+    if cap_st_w + _EPS * 0.1 < R_S:
+        kinds[c], idx[c], amt[c] = 2, 0, R_S - cap_st_w + 1e-12
+        c += 1
+        if first_only:
+            return c, kinds, idx, amt
+    if rows.shape[0]:
+        cw = _csr_matvec(K_ptr, K_idx, K_dat, hold)
+        for r in range(rows.shape[0]):
+            cl = rows[r]
+            if cw[cl] > class_hi_w[cl]:
+                kinds[c], idx[c], amt[c] = 3, cl, cw[cl] - class_hi_w[cl]
+                c += 1
+                if first_only:
+                    return c, kinds, idx, amt
+            if cw[cl] < class_lo_w[cl]:
+                kinds[c], idx[c], amt[c] = 4, cl, class_lo_w[cl] - cw[cl]
+                c += 1
+                if first_only:
+                    return c, kinds, idx, amt
+    w = np.zeros(n)
+    for k in range(P):
+        w[pair_sec[k]] += hold[k]
+    for i in range(n):
+        if w[i] > mw_sec_w[i]:
+            kinds[c], idx[c], amt[c] = 5, i, w[i] - mw_sec_w[i]
+            c += 1
+            if first_only:
+                return c, kinds, idx, amt
+    if has_pair_max:
+        for k in range(P):
+            if hold[k] > mw_pair[k]:
+                kinds[c], idx[c], amt[c] = 6, k, hold[k] - mw_pair[k]
+                c += 1
+                if first_only:
+                    return c, kinds, idx, amt
+    if has_cash_class:
+        total = np_sum(cash)
+        if total < cash_lo_w:
+            kinds[c], idx[c], amt[c] = 7, 0, cash_lo_w - total
+            c += 1
+            if first_only:
+                return c, kinds, idx, amt
+        if total > cash_hi_w:
+            kinds[c], idx[c], amt[c] = 8, 0, total - cash_hi_w
+            c += 1
+    return c, kinds, idx, amt
+
+
+@njit(cache=True)
+def _feasible(ST: Any, sell: Any, buy: Any) -> bool:  # pragma: no cover - compiled
+    return violations(ST, sell, buy, True)[0] == 0
+
+
+@njit(cache=True)
+def _above(value: float, limit: float) -> int:  # pragma: no cover - compiled
+    """``value >= limit``: 1 clearly, 0 clearly not, -1 when too close to tell."""
+    if value - limit > _BAND:
+        return 1
+    if limit - value > _BAND:
+        return 0
+    return -1
+
+
+@njit(cache=True)
+def sigma_col(Gt: Any, sig2: Any, e: int, cols: Any, have: Any) -> Any:  # pragma: no cover
+    """Column ``e`` of lambda Sigma = ``Gt^T Gt + diag(sig2)``, computed once per run into
+    ``cols[e]`` (``have[e]`` marks it): sums over the factor rows in order."""
+    if not have[e]:
+        col = cols[e]
+        col[:] = 0.0
+        for r in range(Gt.shape[0]):
+            g = Gt[r, e]
+            for i in range(Gt.shape[1]):
+                col[i] += Gt[r, i] * g
+        col[e] += sig2[e]
+        have[e] = True
+    return cols[e]
+
+
+@njit(cache=True)
+def _tax(T: Any, R: float, R_S: float) -> float:  # pragma: no cover - compiled
+    """Evaluator.tax_fn: ``T = (ytd, ytd_s, tau_l, tau_s - tau_l, kappa, floor_c, omega)``."""
+    R += T[0]
+    R_S += T[1]
+    f = T[2] * R + T[3] * max(R_S, 0.0)
+    return T[6] * max(f, T[4] * f - T[5])
+
+
+@njit(cache=True)
+def improve(
+    ST: Any,
+    T: Any,
+    sell0: Any,
+    buy0: Any,
+    xu: Any,
+    bu: Any,
+    lot_q: Any,
+    dev_of_pair: Any,
+    unit_lot: Any,
+    unit_pair: Any,
+    k_lot: Any,
+    k_pair: Any,
+    drag_pair: Any,
+    class_of_pair: Any,
+    sigma_diag: Any,
+    sd0: Any,
+    Gt: Any,
+    sig2: Any,
+    cols: Any,
+    have: Any,
+    passes: int,
+) -> Any:  # pragma: no cover - compiled
+    """The local search of :func:`optimizer.core.postprocess.improve` (see there), on arrays.
+
+    ``sd0`` is lambda Sigma d at the start; the columns of lambda Sigma come from
+    :func:`sigma_col` (``cols``/``have`` are the run's cache of them). Returns the new
+    ``(sell, buy)``.
+    """
+    lp, pp, V, lot_pair, pair_acc, pair_sec = ST[0], ST[1], ST[2], ST[3], ST[5], ST[6]
+    floor, has_bps, gN, gS = ST[11], ST[12], ST[13], ST[14]
+    K_ptr, K_idx, K_dat, rows = ST[18], ST[19], ST[20], ST[21]
+    class_lo_w, class_hi_w, mw_sec_w = ST[22], ST[23], ST[24]
+    has_pair_max, mw_pair, has_cash_class, cash_lo_w, cash_hi_w = (
+        ST[25],
+        ST[26],
+        ST[27],
+        ST[28],
+        ST[29],
+    )
+    n_acc, n = ST[30], ST[31]
+    L, P = sell0.shape[0], buy0.shape[0]
+    sell = sell0.copy()
+    buy = buy0.copy()
+    sd = sd0.copy()
+    x = np.empty(L)
+    for j in range(L):
+        x[j] = sell[j] * lp[j] / V
+    R = np.dot(gN, x) if L else 0.0
+    R_S = np.dot(gS, x) if L else 0.0
+    # incremental feasibility (postprocess._Feasibility), when the start is feasible
+    incremental = _feasible(ST, sell, buy)
+    cash, tickets = _cash(ST, sell, buy)
+    cash_min = np.empty(n_acc)
+    for a in range(n_acc):
+        cash_min[a] = floor[a] + (0.005 * tickets[a] * has_bps - 1e-6) / V
+    f_R, f_RS = R, R_S
+    hold, _x = _holdings(ST, sell, buy)
+    cw = _csr_matvec(K_ptr, K_idx, K_dat, hold)
+    w = np.zeros(n)
+    for k in range(P):
+        w[pair_sec[k]] += hold[k]
+    total = np_sum(cash)
+    bounded = np.zeros(cw.shape[0], dtype=np.bool_)
+    for r in range(rows.shape[0]):
+        bounded[rows[r]] = True
+    cap_net = ST[15] + _EPS * 0.1
+    cap_st = ST[16] + _EPS * 0.1
+    # cash per account less the floor for the purchases' step (ev.cash_after - floor)
+    spare_ok = False
+    spare = np.empty(n_acc)
+    tax0 = _tax(T, R, R_S)
+    for _p in range(passes):
+        changed = False
+        nb = 0
+        for k in range(P):
+            if buy[k] > 0 and bu[k] > 0:
+                nb += 1
+        ns = 0
+        for j in range(L):
+            if sell[j] > 0 and xu[j] > 0 and sell[j] < lot_q[j] - 1e-12:
+                ns += 1
+        if nb == 0 and ns == 0:
+            break
+        mv_idx = np.empty(nb + ns, dtype=np.int64)
+        mv_room = np.zeros(nb + ns)
+        m = 0
+        for k in range(P):
+            if buy[k] > 0 and bu[k] > 0:
+                mv_idx[m] = k
+                m += 1
+        for j in range(L):
+            if sell[j] > 0 and xu[j] > 0 and sell[j] < lot_q[j] - 1e-12:
+                mv_idx[m] = j
+                mv_room[m] = lot_q[j] - sell[j]
+                m += 1
+        for m in range(nb + ns):
+            is_buy = m < nb
+            idx = mv_idx[m]
+            if is_buy:
+                k = idx
+                unit = unit_pair[k]
+                price = pp[k]
+                kc = k_pair[k]
+            else:
+                k = lot_pair[idx]
+                unit = unit_lot[idx]
+                price = lp[idx]
+                kc = k_lot[idx]
+            e = dev_of_pair[k]
+            drag = drag_pair[k]
+            if is_buy:
+                rate = kc + drag
+                best = -(2.0 * sd[e] + rate) / (2.0 * max(sigma_diag[e], 1e-18))
+                if not spare_ok:
+                    c_now, _t = _cash(ST, sell, buy)
+                    for a in range(n_acc):
+                        spare[a] = c_now[a] - floor[a]
+                    spare_ok = True
+                best = min(best, spare[pair_acc[k]] / (1.0 + kc))
+                units = max(1.0, np.floor(best * V / price / unit))
+                unit *= units
+                delta = unit * price / V
+                dR = 0.0
+                dS = 0.0
+                lin = rate * delta
+                dcash = -(delta * (1.0 + kc))
+            else:
+                unit = min(unit, mv_room[m])
+                wgt = unit * price / V
+                delta = -wgt
+                dR = gN[idx] * wgt
+                dS = gS[idx] * wgt
+                lin = kc * wgt - drag * wgt
+                dcash = wgt * (1.0 - kc)
+            d_te = 2.0 * delta * sd[e] + delta * delta * sigma_diag[e]
+            gain = d_te + _tax(T, R + dR, R_S + dS) - tax0 + lin
+            if gain >= -1e-15:
+                continue
+            ok = -1
+            if incremental:
+                a, cl, i = pair_acc[k], class_of_pair[k], pair_sec[k]
+                ok = _above(cash[a] + dcash, cash_min[a])
+                if dR != 0.0 and ok != 0:
+                    t = _above(cap_net, f_R + dR)
+                    ok = 0 if t == 0 else (-1 if t == -1 else ok)
+                if dS != 0.0 and ok != 0:
+                    t = _above(cap_st, f_RS + dS)
+                    ok = 0 if t == 0 else (-1 if t == -1 else ok)
+                if bounded[cl] and ok != 0:
+                    cwv = cw[cl] + delta
+                    t = _above(class_hi_w[cl], cwv)
+                    ok = 0 if t == 0 else (-1 if t == -1 else ok)
+                    if ok != 0:
+                        t = _above(cwv, class_lo_w[cl])
+                        ok = 0 if t == 0 else (-1 if t == -1 else ok)
+                if ok != 0:
+                    t = _above(mw_sec_w[i], w[i] + delta)
+                    ok = 0 if t == 0 else (-1 if t == -1 else ok)
+                if has_pair_max and ok != 0:
+                    t = _above(mw_pair[k], hold[k] + delta)
+                    ok = 0 if t == 0 else (-1 if t == -1 else ok)
+                if has_cash_class and ok != 0:
+                    tot = total + dcash
+                    t = _above(tot, cash_lo_w)
+                    ok = 0 if t == 0 else (-1 if t == -1 else ok)
+                    if ok != 0:
+                        t = _above(cash_hi_w, tot)
+                        ok = 0 if t == 0 else (-1 if t == -1 else ok)
+            if ok == 0:
+                continue
+            if is_buy:
+                old = buy[idx]
+                buy[idx] += unit
+            else:
+                old = sell[idx]
+                sell[idx] += unit
+            if ok == -1 and not _feasible(ST, sell, buy):
+                if is_buy:
+                    buy[idx] = old
+                else:
+                    sell[idx] = old
+                continue
+            if incremental:
+                a, cl, i = pair_acc[k], class_of_pair[k], pair_sec[k]
+                cash[a] += dcash
+                total += dcash
+                f_R += dR
+                f_RS += dS
+                hold[k] += delta
+                cw[cl] += delta
+                w[i] += delta
+            spare_ok = False
+            col = sigma_col(Gt, sig2, e, cols, have)
+            for r in range(sd.shape[0]):
+                sd[r] += delta * col[r]
+            R, R_S = R + dR, R_S + dS
+            tax0 = _tax(T, R, R_S)
+            changed = True
+        if not changed:
+            break
+    return sell, buy
+
+
+def violation_list(ST: tuple[Any, ...], sell: np.ndarray, buy: np.ndarray) -> list[Any]:
+    """Evaluator.violations from the compiled check."""
+    from optimizer.core.postprocess import Violation
+
+    c, kinds, idx, amt = violations(ST, sell, buy, False)
+    if not c:
+        return []
+    return [
+        Violation(KINDS[k], i, a)
+        for k, i, a in zip(kinds[:c].tolist(), idx[:c].tolist(), amt[:c].tolist(), strict=True)
+    ]
+
+
+def feasible(ST: tuple[Any, ...], sell: np.ndarray, buy: np.ndarray) -> bool:
+    """No hard constraint broken (the first violation found ends the check)."""
+    return bool(_feasible(ST, sell, buy))

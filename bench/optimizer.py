@@ -31,6 +31,10 @@ Sections:
     runs; cold and warm;
   * with, for each, the solves per run and the share of compilation, so a figure can be read.
 
+  * ``solve_calls``: the solve calls alone, ``solve_wall_time_s / solve_time_s``: how much the
+    DPP-compiled problem adds around the solver per solve (applying the parameters to the
+    compiled map, handing the data over, reading the solution back).
+
 - ``machine``: CPU count and load averages before and after (the figures are wall-clock; on a
   shared machine compare them with the load).
 - ``firm_book_celery``: the demo firm's book through Celery (see ``bench_firm_book``).
@@ -101,7 +105,7 @@ def _reprice(snap: Snapshot, factor: Decimal) -> Snapshot:
 
 def _runs(snaps: list[Snapshot], **kwargs: Any) -> dict[str, Any]:
     """Solve each snapshot once; medians of wall time, solver time, ratio and solves."""
-    wall, solver, ratio, solves = [], [], [], []
+    wall, solver, ratio, solves, path = [], [], [], [], []
     res: Result | None = None
     for snap in snaps:
         t = time.perf_counter()
@@ -110,6 +114,8 @@ def _runs(snaps: list[Snapshot], **kwargs: Any) -> dict[str, Any]:
         solver.append(_all_solver_s(res))
         ratio.append(_ratio(res))
         solves.append(res.solver.solves + res.solver.forecast_solves)
+        if res.solver.solve_time_s:
+            path.append(res.solver.solve_wall_time_s / res.solver.solve_time_s)
     assert res is not None
     return {
         "runs": len(snaps),
@@ -118,6 +124,7 @@ def _runs(snaps: list[Snapshot], **kwargs: Any) -> dict[str, Any]:
         "solver_p50_ms": _ms(statistics.median(solver)),
         "end_to_end_over_solver_p50": round(statistics.median(ratio), 2),
         "end_to_end_over_solver_p90": round(_p(ratio, 0.9), 2),
+        "solve_calls_over_solver_p50": round(statistics.median(path), 2) if path else None,
         "solves_per_run_p50": statistics.median(solves),
         "solves_per_run_max": max(solves),
     }
@@ -514,6 +521,9 @@ def main() -> None:
             "call over the solver-reported times of all its solves; per run, median",
             "portal": "(build_snapshot + validation + canonical text + solve() + result JSON) "
             "/ the same solver time; demo households, per run, median",
+            "solve_calls": "solve_wall_time_s / solve_time_s: the run's solve calls only "
+            "(parameter values in, primal and dual vectors out, through the compiled problem) "
+            "over their solver-reported times; per run, median",
         },
         "target": 1.5,
         "core": {
@@ -521,6 +531,10 @@ def main() -> None:
             "account_30_150_solves_per_run": account["solves_per_run_p50"],
             "transition_moderate": moderate["end_to_end_over_solver_p50"],
             "transition_moderate_solves_per_run": moderate["solves_per_run_p50"],
+        },
+        "solve_calls": {
+            "account_30_150": account["solve_calls_over_solver_p50"],
+            "transition_moderate": moderate["solve_calls_over_solver_p50"],
         },
     }
     if portal is not None:

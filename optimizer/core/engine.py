@@ -96,6 +96,9 @@ class RunOptions:
     forecast: bool = True  # run the multi-year forecast when the snapshot asks for it
     use_ticket_proxy: bool = True  # convex proxy of the ticket fee in the continuous solves
     use_fee_test: bool = True  # drop orders whose benefit is below their cost
+    # trades and metrics only (the forecast's further years): no input hash, binding
+    # constraints, facts or flags, which nothing reads there
+    summary_only: bool = False
 
     def __post_init__(self) -> None:
         if self.explain is True:
@@ -125,6 +128,7 @@ class _Run:
         self.solves = 0
         self.iterations = 0
         self.solve_time = 0.0
+        self.solve_wall = 0.0
         self._values: dict[frozenset[str], dict[str, Any]] = {}
 
     def solve(
@@ -141,7 +145,9 @@ class _Run:
                     v.flags.writeable = False  # the compiled model remembers them by identity
             self._values[relax] = vals
         vals = {**vals, "xu": np.asarray(xu, dtype=float), "bu": np.asarray(bu, dtype=float)}
+        t0 = time.perf_counter()
         sol = self.model.solve(vals, self.options)
+        self.solve_wall += time.perf_counter() - t0 - sol.compile_time
         self.solves += 1
         self.iterations += sol.iterations
         self.solve_time += sol.solve_time
@@ -361,12 +367,16 @@ def solve(
         "before": portfolio_metrics(pd, [], after=False),
         "after": portfolio_metrics(pd, trades, after=True),
     }
-    explain_fn = run.solve if opts.explain == "resolve" and run.solves else None
-    binding = binding_constraints(
-        pd, final, sol0, trades, explain_fn, estimate=opts.explain != "none"
-    )
-    facts = nature_facts(pd, trades)
-    review_flags = flags(pd, trades)
+    binding: list[dict[str, Any]] = []
+    facts: list[dict[str, Any]] = []
+    review_flags: list[dict[str, Any]] = []
+    if not opts.summary_only:
+        explain_fn = run.solve if opts.explain == "resolve" and run.solves else None
+        binding = binding_constraints(
+            pd, final, sol0, trades, explain_fn, estimate=opts.explain != "none"
+        )
+        facts = nature_facts(pd, trades)
+        review_flags = flags(pd, trades)
     forecast_rows: list[dict[str, Any]] = []
     forecast_info: list[SolverInfo] = []
     if opts.forecast and snapshot.forecast_years > 0:
@@ -389,13 +399,14 @@ def solve(
         compile_time_s=run.compile_time + sum(f.compile_time_s for f in forecast_info),
         forecast_solves=sum(f.solves for f in forecast_info),
         forecast_solve_time_s=sum(f.solve_time_s for f in forecast_info),
+        solve_wall_time_s=run.solve_wall,
     )
     return Result(
         status="optimal" if trades else "nothing_to_do",
         mode=snapshot.mode,
         scenario=settings.scenario,
         as_of=snapshot.as_of.isoformat(),
-        input_sha256=snapshot.sha256(),
+        input_sha256="" if opts.summary_only else snapshot.sha256(),
         trades=trades,
         metrics=metrics,
         binding_constraints=binding,

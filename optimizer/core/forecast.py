@@ -104,6 +104,7 @@ def forecast(
         forecast=False,
         use_ticket_proxy=options.use_ticket_proxy,
         use_fee_test=options.use_fee_test,
+        summary_only=True,
     )
     overrides = {
         "risk_aversion": settings.risk_aversion,

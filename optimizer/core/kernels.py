@@ -513,3 +513,141 @@ def violation_list(ST: tuple[Any, ...], sell: np.ndarray, buy: np.ndarray) -> li
 def feasible(ST: tuple[Any, ...], sell: np.ndarray, buy: np.ndarray) -> bool:
     """No hard constraint broken (the first violation found ends the check)."""
     return bool(_feasible(ST, sell, buy))
+
+
+@njit(cache=True)
+def drop(
+    ST: Any,
+    T: Any,
+    sell0: Any,
+    buy0: Any,
+    sides: Any,
+    pairs: Any,
+    values: Any,
+    lot_ptr: Any,
+    lot_idx: Any,
+    min_trade_value: float,
+    use_fee_test: bool,
+    k_lot: Any,
+    k_pair: Any,
+    drag_pair: Any,
+    dev_of_pair: Any,
+    sigma_diag: Any,
+    sd0: Any,
+    Gt: Any,
+    sig2: Any,
+    cols: Any,
+    have: Any,
+) -> Any:  # pragma: no cover - compiled
+    """The loop of :func:`optimizer.core.postprocess.drop_orders` over the orders in the given
+    order (``sides`` 1 for a sale, its lots ``lot_idx[lot_ptr[o]:lot_ptr[o + 1]]``). Returns
+    the new ``(sell, buy)`` and per order 0 (kept), 1 (removed) or 2 (too small, but its
+    removal would break a hard constraint)."""
+    lp, V, fee_w, gN, gS = ST[0], ST[2], ST[10], ST[13], ST[14]
+    sell = sell0.copy()
+    buy = buy0.copy()
+    sd = sd0.copy()
+    L = sell.shape[0]
+    x = np.empty(L)
+    for j in range(L):
+        x[j] = sell[j] * lp[j] / V
+    R = np.dot(gN, x) if L else 0.0
+    R_S = np.dot(gS, x) if L else 0.0
+    base_tax = _tax(T, R, R_S)
+    n_orders = sides.shape[0]
+    status = np.zeros(n_orders, dtype=np.int64)
+    for o in range(n_orders):
+        k = pairs[o]
+        small = values[o] < min_trade_value - 1e-9
+        e = dev_of_pair[k]
+        a, z = lot_ptr[o], lot_ptr[o + 1]
+        if sides[o] == 0:
+            delta = values[o] / V
+            dR = 0.0
+            dS = 0.0
+            lin = k_pair[k] * delta + drag_pair[k] * delta
+        else:
+            n_l = z - a
+            xo = np.empty(n_l)
+            g_n = np.empty(n_l)
+            g_s = np.empty(n_l)
+            k_l = np.empty(n_l)
+            for t in range(n_l):
+                j = lot_idx[a + t]
+                xo[t] = sell[j] * lp[j] / V
+                g_n[t] = gN[j]
+                g_s[t] = gS[j]
+                k_l[t] = k_lot[j]
+            delta = -np_sum(xo)
+            dR = np.dot(g_n, xo)
+            dS = np.dot(g_s, xo)
+            lin = np.dot(k_l, xo) + drag_pair[k] * delta
+        d_te = -2.0 * delta * sd[e] + delta * delta * sigma_diag[e]
+        new_tax = _tax(T, R - dR, R_S - dS)
+        benefit = -(d_te + new_tax - base_tax - lin - fee_w)
+        if not small and (not use_fee_test or benefit <= 1e-12):
+            continue
+        if sides[o] == 0:
+            old = buy[k]
+            buy[k] = 0.0
+        else:
+            saved = np.empty(z - a)
+            for t in range(z - a):
+                saved[t] = sell[lot_idx[a + t]]
+                sell[lot_idx[a + t]] = 0.0
+        if not _feasible(ST, sell, buy):
+            if sides[o] == 0:
+                buy[k] = old
+            else:
+                for t in range(z - a):
+                    sell[lot_idx[a + t]] = saved[t]
+            if small:
+                status[o] = 2
+            continue
+        status[o] = 1
+        col = sigma_col(Gt, sig2, e, cols, have)
+        for r in range(sd.shape[0]):
+            sd[r] = sd[r] - delta * col[r]
+        R, R_S = R - dR, R_S - dS
+        base_tax = new_tax
+    return sell, buy, status
+
+
+@njit(cache=True)
+def round_solution(
+    x: Any,
+    b: Any,
+    V: float,
+    lp: Any,
+    pp: Any,
+    lot_q: Any,
+    unit_lot: Any,
+    unit_pair: Any,
+    loss_lot: Any,
+) -> Any:  # pragma: no cover - compiled
+    """:func:`optimizer.core.postprocess.round_solution`, element by element."""
+    L, P = x.shape[0], b.shape[0]
+    sell = np.empty(L)
+    for j in range(L):
+        s = x[j] * V / lp[j]
+        q, unit = lot_q[j], unit_lot[j]
+        if loss_lot[j]:
+            r = np.ceil(s / unit - 1e-6) * unit + 0.0
+        else:
+            r = np.floor(s / unit + 1e-6) * unit + 0.0
+        if r >= q - 1e-12:
+            r = q
+        if s <= 1e-9 * (q if q >= 1.0 else 1.0):
+            sell[j] = 0.0
+        elif s >= q * (1 - 1e-6) - 1e-9:
+            sell[j] = q
+        else:
+            sell[j] = r
+    buy = np.empty(P)
+    for k in range(P):
+        cont = b[k] * V / pp[k]
+        v = np.floor(cont / unit_pair[k] + 1e-6) * unit_pair[k]
+        if cont <= 0:
+            v = 0.0
+        buy[k] = v if (v >= 0.0 or v != v) else 0.0
+    return sell, buy

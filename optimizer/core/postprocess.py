@@ -97,6 +97,7 @@ class Evaluator:
         self.buy_rate = self.pp * (1 + self.k_pair) / pd.V  # cash weight per share bought
         f64 = np.float64
         self.lot_q = np.ascontiguousarray(pd.lot_q, dtype=f64)
+        self.loss_lot = np.ascontiguousarray((pd.lot_g < 0) & pd.lot_taxable, dtype=np.bool_)
         self.dev_of_pair_i = np.ascontiguousarray(pd.dev_of_pair, dtype=np.int64)
         self.class_of_pair_i = np.ascontiguousarray(pd.class_of_pair, dtype=np.int64)
         for name in ("unit_lot", "unit_pair", "k_lot", "k_pair", "drag_pair", "sigma_diag"):
@@ -319,19 +320,20 @@ class Evaluator:
 
 
 def round_solution(ev: Evaluator, x: np.ndarray, b: np.ndarray) -> Discrete:
-    """Round a continuous solution to share units (see the module docstring)."""
-    pd = ev.pd
-    V = pd.V
-    s = x * V / ev.lp if pd.L else np.zeros(0)
-    q, unit = pd.lot_q, ev.unit_lot
-    loss = (pd.lot_g < 0) & pd.lot_taxable
-    r = np.where(loss, np.ceil(s / unit - 1e-6) * unit, np.floor(s / unit + 1e-6) * unit) + 0.0
-    r = np.where(r >= q - 1e-12, q, r)
-    sell = np.where(s <= 1e-9 * np.maximum(q, 1.0), 0.0, np.where(s >= q * (1 - 1e-6) - 1e-9, q, r))
-    buy_cont = b * V / ev.pp
-    buy = np.floor(buy_cont / ev.unit_pair + 1e-6) * ev.unit_pair
-    buy[buy_cont <= 0] = 0.0
-    return Discrete(sell, np.maximum(buy, 0.0))
+    """Round a continuous solution to share units (see the module docstring; compiled:
+    :func:`optimizer.core.kernels.round_solution`)."""
+    sell, buy = kernels.round_solution(
+        np.ascontiguousarray(x, dtype=np.float64),
+        np.ascontiguousarray(b, dtype=np.float64),
+        float(ev.pd.V),
+        ev.kst[0],
+        ev.kst[1],
+        ev.lot_q,
+        ev.unit_lot,
+        ev.unit_pair,
+        ev.loss_lot,
+    )
+    return Discrete(sell, buy)
 
 
 def _units_for(amount_w: float, V: float, price: float, unit: float) -> float:
@@ -539,15 +541,6 @@ def _least_violation_move(
 # ---------------------------------------------------------------- dropping orders
 
 
-def _remove(dz: Discrete, ev: Evaluator, o: Order) -> Discrete:
-    out = dz.copy()
-    if o.side == "sell":
-        out.sell[np.array(o.lots, dtype=np.intp)] = 0.0
-    else:
-        out.buy[o.pair] = 0.0
-    return out
-
-
 def drop_orders(
     ev: Evaluator, dz: Discrete, *, min_trade_value: float, use_fee_test: bool = True
 ) -> tuple[Discrete, list[Order], list[Order]]:
@@ -557,46 +550,43 @@ def drop_orders(
     removed without breaking a hard constraint. The benefit of removing an order on pair k with
     signed weight change delta (purchase +, sale -) is computed in O(1):
     ``dJ = -2 delta (lambda Sigma d)_e + delta^2 (lambda Sigma)_ee + dTax + cost + fee``.
+    Orders are taken smallest first; the loop is compiled (:func:`optimizer.core.kernels.drop`).
     """
-    pd = ev.pd
-    cur = dz.copy()
-    removed: list[Order] = []
-    stuck: list[Order] = []
-    orders = sorted(ev.orders(cur), key=lambda o: (o.value, o.side, o.pair))
-    x, b = ev.weights(cur)
+    orders = sorted(ev.orders(dz), key=lambda o: (o.value, o.side, o.pair))
+    if not orders:
+        return dz.copy(), [], []
+    x, b = ev.weights(dz)
     sd = ev.sigma_d(ev.deviation(x, b))
-    R, R_S = float(ev.gN @ x), float(ev.gS @ x)
-    tax = ev.tax_fn()
-    base_tax = tax(R, R_S)
-    for o in orders:
-        small = o.value < min_trade_value - 1e-9
-        e = int(ev.dev_of_pair[o.pair])
-        if o.side == "buy":
-            delta = o.value / pd.V
-            dR = dS = 0.0
-            lin = ev.k_pair[o.pair] * delta + ev.drag_pair[o.pair] * delta
-        else:
-            idx = np.array(o.lots, dtype=np.intp)
-            xo = cur.sell[idx] * ev.lp[idx] / pd.V
-            delta = -float(xo.sum())
-            dR, dS = float(ev.gN[idx] @ xo), float(ev.gS[idx] @ xo)
-            lin = float(ev.k_lot[idx] @ xo) + ev.drag_pair[o.pair] * delta
-        d_te = -2.0 * delta * sd[e] + delta * delta * ev.sigma_diag[e]
-        new_tax = tax(R - dR, R_S - dS)
-        benefit = -(d_te + new_tax - base_tax - lin - pd.ticket_fee_w)
-        if not small and (not use_fee_test or benefit <= 1e-12):
-            continue
-        cand = _remove(cur, ev, o)
-        if ev.violations(cand):
-            if small:
-                stuck.append(o)
-            continue
-        cur = cand
-        removed.append(o)
-        sd = sd - delta * _sigma_col(ev, e)
-        R, R_S = R - dR, R_S - dS
-        base_tax = new_tax
-    return cur, removed, stuck
+    lots = [o.lots for o in orders]
+    lot_ptr = np.zeros(len(orders) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in lots], out=lot_ptr[1:])
+    sell, buy, status = kernels.drop(
+        ev.kst,
+        ev.tax_args,
+        np.ascontiguousarray(dz.sell, dtype=np.float64),
+        np.ascontiguousarray(dz.buy, dtype=np.float64),
+        np.array([o.side == "sell" for o in orders], dtype=np.int64),
+        np.array([o.pair for o in orders], dtype=np.int64),
+        np.array([o.value for o in orders], dtype=np.float64),
+        lot_ptr,
+        np.array([j for t in lots for j in t], dtype=np.int64),
+        float(min_trade_value),
+        bool(use_fee_test),
+        ev.k_lot,
+        ev.k_pair,
+        ev.drag_pair,
+        ev.dev_of_pair_i,
+        ev.sigma_diag,
+        np.ascontiguousarray(sd, dtype=np.float64),
+        ev.Gt,
+        ev.sig2,
+        ev._cols,
+        ev._have,
+    )
+    codes = status.tolist()
+    removed = [o for o, c in zip(orders, codes, strict=True) if c == 1]
+    stuck = [o for o, c in zip(orders, codes, strict=True) if c == 2]
+    return Discrete(sell, buy), removed, stuck
 
 
 def _unit(m: int, e: int) -> np.ndarray:

@@ -284,9 +284,10 @@ class Snapshot:
         """The canonical JSON text of this snapshot: ``snapshot_to_dict`` dumped with sorted
         keys and no spaces. Its SHA-256 identifies the snapshot.
 
-        Remembered per snapshot object while it lives (the snapshot is frozen), and the risk
+        Remembered per snapshot object while it lives (the snapshot is frozen), the risk
         model's part per risk-model object (the largest part: a new snapshot that shares it,
-        as the years of a forecast or a re-run with new prices do, does not write it again).
+        as the years of a forecast or a re-run with new prices do, does not write it again) and
+        each lot's part per lot object.
         """
         return cast(str, memo(self, "json", lambda: _canonical_text(self)))
 
@@ -329,16 +330,27 @@ def _dumps(value: Any) -> str:
 
 
 def _canonical_text(s: Snapshot) -> str:
-    """``_dumps(snapshot_to_dict(s))``, with the risk model's text from its own memo: the
-    members of a dict dumped with sorted keys are written one after the other, so the text is
-    the same."""
-    d = snapshot_to_dict(s, risk=False)
-    d["risk_model"] = None
+    """``_dumps(snapshot_to_dict(s))``, with the risk model's and the lots' texts from their own
+    memos: the members of a dict dumped with sorted keys are written one after the other, so
+    the text is the same."""
+    d = snapshot_to_dict(s, risk=False, lots=False)
+    d["risk_model"] = d["lots"] = None
     parts = []
     for key in sorted(d):
-        value = s.risk_model.canonical_json() if key == "risk_model" else _dumps(d[key])
+        if key == "risk_model":
+            value = s.risk_model.canonical_json()
+        elif key == "lots":
+            # a list dumped is its items' texts joined by commas: each lot's text is
+            # remembered per lot object (a re-run with new prices keeps its lots)
+            value = "[" + ",".join(_lot_text(lt) for lt in s.lots) + "]"
+        else:
+            value = _dumps(d[key])
         parts.append(f"{_dumps(key)}:{value}")
     return "{" + ",".join(parts) + "}"
+
+
+def _lot_text(lt: Lot) -> str:
+    return cast(str, memo(lt, "json", lambda: _dumps(_lot_dict(lt))))
 
 
 # --------------------------------------------------------------------------- holding period
@@ -964,10 +976,23 @@ def _risk_dict(rm: RiskModel) -> dict[str, Any]:
     return risk
 
 
-def snapshot_to_dict(s: Snapshot, *, risk: bool = True) -> dict[str, Any]:
+def _lot_dict(lt: Lot) -> dict[str, Any]:
+    return {
+        "lot_id": lt.lot_id,
+        "account": lt.account,
+        "symbol": lt.symbol,
+        "quantity": str(lt.quantity),
+        "cost_basis": str(lt.cost_basis),
+        "acquired": lt.acquired.isoformat(),
+        "holding_period_start": lt.holding_period_start.isoformat(),
+    }
+
+
+def snapshot_to_dict(s: Snapshot, *, risk: bool = True, lots: bool = True) -> dict[str, Any]:
     """The canonical JSON-serializable form of a snapshot (inverse of :func:`snapshot_from_dict`).
 
-    ``risk=False`` leaves out the ``risk_model`` section (see :meth:`Snapshot.canonical_json`).
+    ``risk=False`` and ``lots=False`` leave out the ``risk_model`` and ``lots`` sections (see
+    :meth:`Snapshot.canonical_json`).
     """
 
     def ev(e: WashEvent) -> dict[str, Any]:
@@ -1012,18 +1037,7 @@ def snapshot_to_dict(s: Snapshot, *, risk: bool = True) -> dict[str, Any]:
             }
             for x in s.securities
         ],
-        "lots": [
-            {
-                "lot_id": lt.lot_id,
-                "account": lt.account,
-                "symbol": lt.symbol,
-                "quantity": str(lt.quantity),
-                "cost_basis": str(lt.cost_basis),
-                "acquired": lt.acquired.isoformat(),
-                "holding_period_start": lt.holding_period_start.isoformat(),
-            }
-            for lt in s.lots
-        ],
+        **({"lots": [_lot_dict(lt) for lt in s.lots]} if lots else {}),
         "targets": {
             "securities": {k: str(v) for k, v in s.targets.securities.items()},
             "asset_classes": classes,

@@ -167,20 +167,21 @@ def _csr_matvec(indptr: Any, indices: Any, data: Any, v: Any) -> Any:  # pragma:
 
 
 @njit(cache=True)
+def _limits(ST: Any) -> Any:  # pragma: no cover - compiled
+    """The class bounds, maximum weights per security and per pair of the state tuple."""
+    return ST[22], ST[23], ST[24], ST[25], ST[26]
+
+
+@njit(cache=True)
 def violations(ST: Any, sell: Any, buy: Any, first_only: bool) -> Any:  # pragma: no cover
     """Every hard constraint the trade list breaks: ``(count, kinds, indices, amounts)``
-    (kinds index :data:`KINDS`); with ``first_only`` it stops at the first."""
+    (kinds index :data:`KINDS`); with ``first_only`` it stops after the first family of
+    constraints that has a broken one."""
     V, floor, has_bps = ST[2], ST[11], ST[12]
     gN, gS, cap_net_w, cap_st_w = ST[13], ST[14], ST[15], ST[16]
     K_ptr, K_idx, K_dat, rows = ST[18], ST[19], ST[20], ST[21]
-    class_lo_w, class_hi_w, mw_sec_w = ST[22], ST[23], ST[24]
-    has_pair_max, mw_pair, has_cash_class, cash_lo_w, cash_hi_w = (
-        ST[25],
-        ST[26],
-        ST[27],
-        ST[28],
-        ST[29],
-    )
+    class_lo_w, class_hi_w, mw_sec_w, has_pair_max, mw_pair = _limits(ST)
+    has_cash_class, cash_lo_w, cash_hi_w = ST[27], ST[28], ST[29]
     n_acc, n, pair_sec = ST[30], ST[31], ST[6]
     P = buy.shape[0]
     cap = n_acc + 2 + 2 * rows.shape[0] + n + P + 2
@@ -192,64 +193,67 @@ def violations(ST: Any, sell: Any, buy: Any, first_only: bool) -> Any:  # pragma
     for a in range(n_acc):
         margin = (0.005 * tickets[a] * has_bps - 1e-6) / V
         if cash[a] < floor[a] + margin:
-            kinds[c], idx[c], amt[c] = 0, a, floor[a] + margin - cash[a]
-            c += 1
-            if first_only:
-                return c, kinds, idx, amt
+            c = _put(kinds, idx, amt, c, 0, a, floor[a] + margin - cash[a])
+    if first_only and c:
+        return c, kinds, idx, amt
     hold, x = _holdings(ST, sell, buy)
     R = np.dot(gN, x) if x.shape[0] else 0.0
     if cap_net_w + _EPS * 0.1 < R:
-        kinds[c], idx[c], amt[c] = 1, 0, R - cap_net_w + 1e-12
-        c += 1
-        if first_only:
-            return c, kinds, idx, amt
+        c = _put(kinds, idx, amt, c, 1, 0, R - cap_net_w + 1e-12)
     R_S = np.dot(gS, x) if x.shape[0] else 0.0
     if cap_st_w + _EPS * 0.1 < R_S:
-        kinds[c], idx[c], amt[c] = 2, 0, R_S - cap_st_w + 1e-12
-        c += 1
-        if first_only:
-            return c, kinds, idx, amt
+        c = _put(kinds, idx, amt, c, 2, 0, R_S - cap_st_w + 1e-12)
+    if first_only and c:
+        return c, kinds, idx, amt
     if rows.shape[0]:
         cw = _csr_matvec(K_ptr, K_idx, K_dat, hold)
         for r in range(rows.shape[0]):
             cl = rows[r]
             if cw[cl] > class_hi_w[cl]:
-                kinds[c], idx[c], amt[c] = 3, cl, cw[cl] - class_hi_w[cl]
-                c += 1
-                if first_only:
-                    return c, kinds, idx, amt
+                c = _put(kinds, idx, amt, c, 3, cl, cw[cl] - class_hi_w[cl])
             if cw[cl] < class_lo_w[cl]:
-                kinds[c], idx[c], amt[c] = 4, cl, class_lo_w[cl] - cw[cl]
-                c += 1
-                if first_only:
-                    return c, kinds, idx, amt
+                c = _put(kinds, idx, amt, c, 4, cl, class_lo_w[cl] - cw[cl])
+    if first_only and c:
+        return c, kinds, idx, amt
     w = np.zeros(n)
     for k in range(P):
         w[pair_sec[k]] += hold[k]
     for i in range(n):
         if w[i] > mw_sec_w[i]:
-            kinds[c], idx[c], amt[c] = 5, i, w[i] - mw_sec_w[i]
-            c += 1
-            if first_only:
-                return c, kinds, idx, amt
+            c = _put(kinds, idx, amt, c, 5, i, w[i] - mw_sec_w[i])
     if has_pair_max:
         for k in range(P):
             if hold[k] > mw_pair[k]:
-                kinds[c], idx[c], amt[c] = 6, k, hold[k] - mw_pair[k]
-                c += 1
-                if first_only:
-                    return c, kinds, idx, amt
+                c = _put(kinds, idx, amt, c, 6, k, hold[k] - mw_pair[k])
+    if first_only and c:
+        return c, kinds, idx, amt
     if has_cash_class:
         total = np_sum(cash)
         if total < cash_lo_w:
-            kinds[c], idx[c], amt[c] = 7, 0, cash_lo_w - total
-            c += 1
-            if first_only:
-                return c, kinds, idx, amt
+            c = _put(kinds, idx, amt, c, 7, 0, cash_lo_w - total)
         if total > cash_hi_w:
-            kinds[c], idx[c], amt[c] = 8, 0, total - cash_hi_w
-            c += 1
+            c = _put(kinds, idx, amt, c, 8, 0, total - cash_hi_w)
     return c, kinds, idx, amt
+
+
+@njit(cache=True)
+def _put(kinds: Any, idx: Any, amt: Any, c: int, kind: int, i: int, amount: float) -> int:
+    """Record violation number ``c``; the next number."""  # pragma: no cover - compiled
+    kinds[c], idx[c], amt[c] = kind, i, amount
+    return c + 1
+
+
+@njit(cache=True)
+def _gains(ST: Any, sell: Any) -> Any:  # pragma: no cover - compiled
+    """Realized net gain and its short-term part of the sales (weights): ``gN @ x``, ``gS @ x``."""
+    lp, V, gN, gS = ST[0], ST[2], ST[13], ST[14]
+    L = sell.shape[0]
+    x = np.empty(L)
+    for j in range(L):
+        x[j] = sell[j] * lp[j] / V
+    if not L:
+        return 0.0, 0.0
+    return np.dot(gN, x), np.dot(gS, x)
 
 
 @njit(cache=True)
@@ -325,25 +329,15 @@ def improve(
     lp, pp, V, lot_pair, pair_acc, pair_sec = ST[0], ST[1], ST[2], ST[3], ST[5], ST[6]
     floor, has_bps, gN, gS = ST[11], ST[12], ST[13], ST[14]
     K_ptr, K_idx, K_dat, rows = ST[18], ST[19], ST[20], ST[21]
-    class_lo_w, class_hi_w, mw_sec_w = ST[22], ST[23], ST[24]
-    has_pair_max, mw_pair, has_cash_class, cash_lo_w, cash_hi_w = (
-        ST[25],
-        ST[26],
-        ST[27],
-        ST[28],
-        ST[29],
-    )
+    class_lo_w, class_hi_w, mw_sec_w, has_pair_max, mw_pair = _limits(ST)
+    has_cash_class, cash_lo_w, cash_hi_w = ST[27], ST[28], ST[29]
     n_acc, n = ST[30], ST[31]
     L, P = sell0.shape[0], buy0.shape[0]
     sell = sell0.copy()
     buy = buy0.copy()
     sd = sd0.copy()
-    x = np.empty(L)
-    for j in range(L):
-        x[j] = sell[j] * lp[j] / V
-    R = np.dot(gN, x) if L else 0.0
-    R_S = np.dot(gS, x) if L else 0.0
-    # incremental feasibility (postprocess._Feasibility), when the start is feasible
+    R, R_S = _gains(ST, sell)
+    # incremental feasibility when the start is feasible
     incremental = _feasible(ST, sell, buy)
     cash, tickets = _cash(ST, sell, buy)
     cash_min = np.empty(n_acc)
@@ -547,12 +541,7 @@ def drop(
     sell = sell0.copy()
     buy = buy0.copy()
     sd = sd0.copy()
-    L = sell.shape[0]
-    x = np.empty(L)
-    for j in range(L):
-        x[j] = sell[j] * lp[j] / V
-    R = np.dot(gN, x) if L else 0.0
-    R_S = np.dot(gS, x) if L else 0.0
+    R, R_S = _gains(ST, sell)
     base_tax = _tax(T, R, R_S)
     n_orders = sides.shape[0]
     status = np.zeros(n_orders, dtype=np.int64)

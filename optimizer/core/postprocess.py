@@ -85,7 +85,6 @@ class Evaluator:
         self.unit_lot = np.where(pd.fractional[pd.lot_acc], FRACTION_UNIT, 1.0)
         self.rows = np.nonzero((pd.class_lo > -BIG) | (pd.class_hi < BIG))[0]
         self.class_of_pair = pd.class_of_pair
-        self.C = len(pd.classes)
         self.has_bps = float(bool((pd.k_sec > 0).any()))
         # S, A, Ea and Eb map every lot or pair to exactly one row, columns in order: their
         # products are bucket sums, done with bincount in the same order (same floats). The
@@ -93,8 +92,6 @@ class Evaluator:
         self.has_cash_class = pd.cash_lo > -BIG or pd.cash_hi < BIG
         self.sell_net = 1 - self.k_lot  # cash per unit of sale weight
         self.buy_gross = 1 + self.k_pair  # cash per unit of purchase weight
-        self.sell_rate = self.lp * (1 - self.k_lot) / pd.V  # cash weight per share sold
-        self.buy_rate = self.pp * (1 + self.k_pair) / pd.V  # cash weight per share bought
         f64 = np.float64
         self.lot_q = np.ascontiguousarray(pd.lot_q, dtype=f64)
         self.loss_lot = np.ascontiguousarray((pd.lot_g < 0) & pd.lot_taxable, dtype=np.bool_)
@@ -274,14 +271,9 @@ class Evaluator:
         return st.tax_weight * max(f, kappa * f - (1 - kappa) * pd.tau_s * pd.offset_w)
 
     def tax_fn(self) -> Callable[[float, float], float]:
-        """:meth:`tax` as a closure over plain floats (the same operations, for hot loops)."""
-        pd = self.pd
-        st = pd.settings
-        ytd, ytd_s = pd.ytd_s_w + pd.ytd_l_w, pd.ytd_s_w
-        tau_l, tau_sl = pd.tau_l, pd.tau_s - pd.tau_l
-        kappa = st.loss_value_beyond_offset
-        floor_c = (1 - kappa) * pd.tau_s * pd.offset_w
-        omega = st.tax_weight
+        """:meth:`tax` as a closure over plain floats (the same operations; the constants are
+        the compiled loops' ``tax_args``)."""
+        ytd, ytd_s, tau_l, tau_sl, kappa, floor_c, omega = self.tax_args
 
         def tax(R: float, R_S: float) -> float:
             R += ytd

@@ -276,13 +276,9 @@ def _postprocess(
             )
             if stuck:
                 dz3 = bump_small(ev, dz2, stuck, xu, min_value)
-                if repair(ev, dz3, xu, bu) and not any(
-                    o.value < min_value - 1e-9 for o in ev.orders(dz3)
-                ):
+                if repair(ev, dz3, xu, bu) and ev.smallest_order(dz3) >= min_value - 1e-9:
                     dz2 = dz3
-            if not ev.violations(dz2) and not any(
-                o.value < min_value - 1e-9 for o in ev.orders(dz2)
-            ):
+            if ev.feasible(dz2) and ev.smallest_order(dz2) >= min_value - 1e-9:
                 obj = ev.objective(dz2)
                 if best is None or obj < best[0] - 1e-12:
                     best = (obj, dz2, sol)

@@ -491,6 +491,124 @@ def improve(
     return sell, buy
 
 
+@njit(cache=True)
+def order_arrays(lot_pair: Any, pp: Any, sell: Any, buy: Any) -> Any:  # pragma: no cover
+    """The tickets of a trade list as arrays: ``(sides, pairs, values, lot_ptr, lot_idx)``,
+    sales first (one per pair with a lot sold, pairs ascending, its lots
+    ``lot_idx[lot_ptr[o]:lot_ptr[o + 1]]`` ascending), then purchases (pairs ascending);
+    ``sides`` is 1 for a sale, 0 for a purchase; ``values`` in dollars: shares sold per pair
+    (added lot by lot in lot order, as ``np.bincount``) or bought, times the price."""
+    L, P = sell.shape[0], buy.shape[0]
+    shares = np.zeros(P)
+    count = np.zeros(P, dtype=np.int64)
+    for j in range(L):
+        if sell[j] > 0:
+            shares[lot_pair[j]] += sell[j]
+            count[lot_pair[j]] += 1
+    n_sell = 0
+    n_lots = 0
+    n_buy = 0
+    for k in range(P):
+        if count[k]:
+            n_sell += 1
+            n_lots += count[k]
+        if buy[k] > 0:
+            n_buy += 1
+    n = n_sell + n_buy
+    sides = np.empty(n, dtype=np.int64)
+    pairs = np.empty(n, dtype=np.int64)
+    values = np.empty(n)
+    lot_ptr = np.zeros(n + 1, dtype=np.int64)
+    lot_idx = np.empty(n_lots, dtype=np.int64)
+    fill = np.zeros(P, dtype=np.int64)
+    o = 0
+    pos = 0
+    for k in range(P):
+        if count[k]:
+            sides[o], pairs[o], values[o] = 1, k, shares[k] * pp[k]
+            fill[k] = pos
+            pos += count[k]
+            lot_ptr[o + 1] = pos
+            o += 1
+    for j in range(L):
+        if sell[j] > 0:
+            lot_idx[fill[lot_pair[j]]] = j
+            fill[lot_pair[j]] += 1
+    for k in range(P):
+        if buy[k] > 0:
+            sides[o], pairs[o], values[o] = 0, k, buy[k] * pp[k]
+            lot_ptr[o + 1] = pos
+            o += 1
+    return sides, pairs, values, lot_ptr, lot_idx
+
+
+@njit(cache=True)
+def smallest_order(lot_pair: Any, pp: Any, sell: Any, buy: Any) -> float:  # pragma: no cover
+    """The smallest ticket value of :func:`order_arrays` (``inf`` without any ticket)."""
+    out = np.inf
+    values = order_arrays(lot_pair, pp, sell, buy)[2]
+    for o in range(values.shape[0]):
+        out = min(out, values[o])
+    return out
+
+
+@njit(cache=True)
+def deviation(ST: Any, sell: Any, buy: Any) -> Any:  # pragma: no cover - compiled
+    """Deviation from target per risk label after the trades (weights):
+    ``D A (h0 + b - S x) - t_dev_w``, the product in scipy's CSR order."""
+    hold, _x = _holdings(ST, sell, buy)
+    d = _csr_matvec(ST[32], ST[33], ST[34], hold)
+    t_dev_w = ST[35]
+    for i in range(d.shape[0]):
+        d[i] = d[i] - t_dev_w[i]
+    return d
+
+
+@njit(cache=True)
+def _dot(a: Any, b: Any) -> float:  # pragma: no cover - compiled
+    """``a @ b`` of two float64 vectors (``np.dot``; 0.0 when empty)."""
+    return np.dot(a, b) if a.shape[0] else 0.0
+
+
+@njit(cache=True)
+def objective_terms(
+    ST: Any, T: Any, k_lot: Any, k_pair: Any, drag_pair: Any, sell: Any, buy: Any
+) -> Any:  # pragma: no cover - compiled
+    """The parts of :meth:`Evaluator.objective` but lambda TE^2: ``(d, tax, lin, drag)`` with
+    ``d`` the deviation (see :func:`deviation`), the model tax of the sales, the bps costs plus
+    ticket fees and the asset-location drag (weights)."""
+    lp, pp, V, lot_pair, h0, fee_w = ST[0], ST[1], ST[2], ST[3], ST[17], ST[10]
+    L, P = sell.shape[0], buy.shape[0]
+    x = np.empty(L)
+    for j in range(L):
+        x[j] = sell[j] * lp[j] / V
+    b = np.empty(P)
+    for k in range(P):
+        b[k] = buy[k] * pp[k] / V
+    sold = np.zeros(P)
+    traded = np.zeros(P, dtype=np.bool_)
+    for j in range(L):
+        sold[lot_pair[j]] += x[j]
+        if sell[j] > 0:
+            traded[lot_pair[j]] = True
+    net = np.empty(P)
+    hold = np.empty(P)
+    tickets = 0.0
+    for k in range(P):
+        net[k] = b[k] - sold[k]
+        hold[k] = h0[k] + net[k]
+        if traded[k] or buy[k] > 0:
+            tickets += 1.0
+    d = _csr_matvec(ST[32], ST[33], ST[34], hold)
+    t_dev_w = ST[35]
+    for i in range(d.shape[0]):
+        d[i] = d[i] - t_dev_w[i]
+    lin = _dot(k_lot, x) + _dot(k_pair, b) + fee_w * tickets
+    drag = _dot(drag_pair, net)
+    tax = _tax(T, _dot(ST[13], x), _dot(ST[14], x))
+    return d, tax, lin, drag
+
+
 def violation_list(ST: tuple[Any, ...], sell: np.ndarray, buy: np.ndarray) -> list[Any]:
     """Evaluator.violations from the compiled check."""
     from optimizer.core.postprocess import Violation
@@ -520,6 +638,7 @@ def drop(
     values: Any,
     lot_ptr: Any,
     lot_idx: Any,
+    perm: Any,
     min_trade_value: float,
     use_fee_test: bool,
     k_lot: Any,
@@ -533,10 +652,10 @@ def drop(
     cols: Any,
     have: Any,
 ) -> Any:  # pragma: no cover - compiled
-    """The loop of :func:`optimizer.core.postprocess.drop_orders` over the orders in the given
-    order (``sides`` 1 for a sale, its lots ``lot_idx[lot_ptr[o]:lot_ptr[o + 1]]``). Returns
-    the new ``(sell, buy)`` and per order 0 (kept), 1 (removed) or 2 (too small, but its
-    removal would break a hard constraint)."""
+    """The loop of :func:`optimizer.core.postprocess.drop_orders` over the orders of
+    :func:`order_arrays` taken in the order ``perm``. Returns the new ``(sell, buy)`` and per
+    order 0 (kept), 1 (removed) or 2 (too small, but its removal would break a hard
+    constraint)."""
     lp, V, fee_w, gN, gS = ST[0], ST[2], ST[10], ST[13], ST[14]
     sell = sell0.copy()
     buy = buy0.copy()
@@ -545,7 +664,8 @@ def drop(
     base_tax = _tax(T, R, R_S)
     n_orders = sides.shape[0]
     status = np.zeros(n_orders, dtype=np.int64)
-    for o in range(n_orders):
+    for oo in range(n_orders):
+        o = perm[oo]
         k = pairs[o]
         small = values[o] < min_trade_value - 1e-9
         e = dev_of_pair[k]

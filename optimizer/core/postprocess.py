@@ -153,6 +153,10 @@ class Evaluator:
             float(pd.cash_hi_w),
             int(pd.n_acc),  # 30
             int(pd.n),
+            i(self.DA.indptr),
+            i(self.DA.indices),
+            f(self.DA.data),
+            f(pd.t_dev_w),  # 35
         )
 
     def _tax_args(self) -> tuple[float, ...]:
@@ -195,26 +199,17 @@ class Evaluator:
         V = self.pd.V
         return dz.sell * self.lp / V, dz.buy * self.pp / V
 
+    def order_arrays(self, dz: Discrete) -> tuple[np.ndarray, ...]:
+        """The tickets as arrays (see :func:`optimizer.core.kernels.order_arrays`)."""
+        return kernels.order_arrays(self.kst[3], self.kst[1], _f64(dz.sell), _f64(dz.buy))
+
     def orders(self, dz: Discrete) -> list[Order]:
         """Tickets of the trade list, sells first, in pair order (deterministic)."""
-        out: list[Order] = []
-        sold = np.nonzero(dz.sell > 0)[0]
-        if len(sold):
-            pairs = self.lot_pair[sold]
-            # shares sold per pair, added lot by lot in lot order
-            shares = np.bincount(pairs, weights=dz.sell[sold], minlength=self.pd.P)
-            order = np.argsort(pairs, kind="stable")
-            keys, starts = np.unique(pairs[order], return_index=True)
-            lots = sold[order].tolist()
-            ends = [*starts[1:].tolist(), len(lots)]
-            values = (shares[keys] * self.pp[keys]).tolist()
-            for k, a, e, value in zip(keys.tolist(), starts.tolist(), ends, values, strict=True):
-                out.append(Order("sell", k, tuple(lots[a:e]), value))
-        bought = np.nonzero(dz.buy > 0)[0]
-        values = (dz.buy[bought] * self.pp[bought]).tolist()
-        for kb, value in zip(bought.tolist(), values, strict=True):
-            out.append(Order("buy", kb, (), value))
-        return out
+        return _orders(*self.order_arrays(dz))
+
+    def smallest_order(self, dz: Discrete) -> float:
+        """The smallest ticket's value in dollars (``inf`` without any ticket)."""
+        return float(kernels.smallest_order(self.kst[3], self.kst[1], _f64(dz.sell), _f64(dz.buy)))
 
     def tickets_per_account(self, dz: Discrete) -> np.ndarray:
         """Orders per account (whole numbers: any way of counting gives the same floats)."""
@@ -251,6 +246,10 @@ class Evaluator:
         net = b - self.to_pairs(x)
         return self.to_devs(pd.h0 + net) - pd.t_dev_w
 
+    def deviation_of(self, dz: Discrete) -> np.ndarray:
+        """``deviation(*weights(dz))``, compiled (the same floats)."""
+        return kernels.deviation(self.kst, _f64(dz.sell), _f64(dz.buy))  # type: ignore[no-any-return]
+
     def te2(self, d: np.ndarray) -> float:
         """lambda * TE^2 at deviation ``d``."""
         y = self.Gt @ d
@@ -284,14 +283,25 @@ class Evaluator:
         return tax
 
     def objective(self, dz: Discrete) -> float:
-        """Exact objective J (weights): lambda TE^2 + tax + bps cost + ticket fees + drag."""
+        """Exact objective J (weights): lambda TE^2 + tax + bps cost + ticket fees + drag.
+
+        All but lambda TE^2 compiled (:func:`optimizer.core.kernels.objective_terms`; the same
+        operations as :meth:`objective_numpy`, which the tests keep as its specification)."""
+        d, tax, lin, drag = kernels.objective_terms(
+            self.kst, self.tax_args, self.k_lot, self.k_pair, self.drag_pair,
+            _f64(dz.sell), _f64(dz.buy),
+        )  # fmt: skip
+        return float(self.te2(d) + tax + lin + drag)
+
+    def objective_numpy(self, dz: Discrete) -> float:
+        """:meth:`objective` in numpy."""
         pd = self.pd
         x, b = self.weights(dz)
         d = self.deviation(x, b)
         tickets = float(self.tickets_per_account(dz).sum())
         lin = self.k_lot @ x + self.k_pair @ b + pd.ticket_fee_w * tickets
         drag = self.drag_pair @ (b - self.to_pairs(x))
-        return self.te2(d) + self.tax(float(self.gN @ x), float(self.gS @ x)) + lin + drag
+        return float(self.te2(d) + self.tax(float(self.gN @ x), float(self.gS @ x)) + lin + drag)
 
     # ------------------------------------------------------------ constraints
 
@@ -306,6 +316,30 @@ class Evaluator:
     def feasible(self, dz: Discrete) -> bool:
         """``not self.violations(dz)``, stopping at the first broken constraint."""
         return kernels.feasible(self.kst, dz.sell, dz.buy)
+
+
+def _f64(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _orders(
+    sides: np.ndarray,
+    pairs: np.ndarray,
+    values: np.ndarray,
+    lot_ptr: np.ndarray,
+    lot_idx: np.ndarray,
+    which: list[int] | None = None,
+) -> list[Order]:
+    """:class:`Order` tuples from :func:`optimizer.core.kernels.order_arrays` (all of them, in
+    order, or those numbered in ``which``)."""
+    side_l, pair_l, value_l = sides.tolist(), pairs.tolist(), values.tolist()
+    ptr, lots = lot_ptr.tolist(), lot_idx.tolist()
+    return [
+        Order(
+            "sell" if side_l[o] else "buy", pair_l[o], tuple(lots[ptr[o] : ptr[o + 1]]), value_l[o]
+        )
+        for o in (range(len(side_l)) if which is None else which)
+    ]
 
 
 # ---------------------------------------------------------------- rounding
@@ -544,24 +578,24 @@ def drop_orders(
     ``dJ = -2 delta (lambda Sigma d)_e + delta^2 (lambda Sigma)_ee + dTax + cost + fee``.
     Orders are taken smallest first; the loop is compiled (:func:`optimizer.core.kernels.drop`).
     """
-    orders = sorted(ev.orders(dz), key=lambda o: (o.value, o.side, o.pair))
-    if not orders:
+    arrays = ev.order_arrays(dz)
+    sides, pairs, values, lot_ptr, lot_idx = arrays
+    if not len(sides):
         return dz.copy(), [], []
-    x, b = ev.weights(dz)
-    sd = ev.sigma_d(ev.deviation(x, b))
-    lots = [o.lots for o in orders]
-    lot_ptr = np.zeros(len(orders) + 1, dtype=np.int64)
-    np.cumsum([len(t) for t in lots], out=lot_ptr[1:])
+    # smallest first; ties: purchases before sales ("buy" < "sell"), then by pair
+    perm = np.lexsort((pairs, sides, values))
+    sd = ev.sigma_d(ev.deviation_of(dz))
     sell, buy, status = kernels.drop(
         ev.kst,
         ev.tax_args,
-        np.ascontiguousarray(dz.sell, dtype=np.float64),
-        np.ascontiguousarray(dz.buy, dtype=np.float64),
-        np.array([o.side == "sell" for o in orders], dtype=np.int64),
-        np.array([o.pair for o in orders], dtype=np.int64),
-        np.array([o.value for o in orders], dtype=np.float64),
+        _f64(dz.sell),
+        _f64(dz.buy),
+        sides,
+        pairs,
+        values,
         lot_ptr,
-        np.array([j for t in lots for j in t], dtype=np.int64),
+        lot_idx,
+        perm,
         float(min_trade_value),
         bool(use_fee_test),
         ev.k_lot,
@@ -569,15 +603,16 @@ def drop_orders(
         ev.drag_pair,
         ev.dev_of_pair_i,
         ev.sigma_diag,
-        np.ascontiguousarray(sd, dtype=np.float64),
+        _f64(sd),
         ev.Gt,
         ev.sig2,
         ev._cols,
         ev._have,
     )
-    codes = status.tolist()
-    removed = [o for o, c in zip(orders, codes, strict=True) if c == 1]
-    stuck = [o for o, c in zip(orders, codes, strict=True) if c == 2]
+    codes = status[perm].tolist()
+    order_no = perm.tolist()
+    removed = _orders(*arrays, [o for o, c in zip(order_no, codes, strict=True) if c == 1])
+    stuck = _orders(*arrays, [o for o, c in zip(order_no, codes, strict=True) if c == 2])
     return Discrete(sell, buy), removed, stuck
 
 
@@ -625,15 +660,14 @@ def improve(
     a value within 1e-12 of its limit is judged by the full check instead). Compiled:
     :func:`optimizer.core.kernels.improve`.
     """
-    x, b = ev.weights(dz)
-    sd = ev.sigma_d(ev.deviation(x, b))  # lambda Sigma d
+    sd = ev.sigma_d(ev.deviation_of(dz))  # lambda Sigma d
     sell, buy = kernels.improve(
         ev.kst,
         ev.tax_args,
-        np.ascontiguousarray(dz.sell, dtype=np.float64),
-        np.ascontiguousarray(dz.buy, dtype=np.float64),
-        np.ascontiguousarray(xu, dtype=np.float64),
-        np.ascontiguousarray(bu, dtype=np.float64),
+        _f64(dz.sell),
+        _f64(dz.buy),
+        _f64(xu),
+        _f64(bu),
         ev.lot_q,
         ev.dev_of_pair_i,
         ev.unit_lot,
@@ -643,7 +677,7 @@ def improve(
         ev.drag_pair,
         ev.class_of_pair_i,
         ev.sigma_diag,
-        np.ascontiguousarray(sd, dtype=np.float64),
+        _f64(sd),
         ev.Gt,
         ev.sig2,
         ev._cols,

@@ -1,7 +1,8 @@
 """The compiled post-processing loops (optimizer.core.kernels) make the decisions of the numpy
 and Python formulations they replaced, to the bit: the hard-constraint check against the numpy
-check, the order-dropping loop against the plain Python loop, numpy's summation order, and the
-run-level reuse of solver data never serves stale parameter values."""
+check, the tickets, deviation and objective against their numpy forms, the order-dropping loop
+against the plain Python loop, numpy's summation order, and the run-level reuse of solver data
+never serves stale parameter values."""
 
 from __future__ import annotations
 
@@ -145,6 +146,55 @@ def test_compiled_check_sees_the_cash_band_and_the_maximum_weights() -> None:
     assert pd.cash_lo > -BIG
 
 
+def _orders_reference(ev: Evaluator, dz: Discrete) -> list[Order]:
+    """The numpy tickets the compiled ones replaced: sells first, in pair order."""
+    out: list[Order] = []
+    sold = np.nonzero(dz.sell > 0)[0]
+    if len(sold):
+        pairs = ev.lot_pair[sold]
+        shares = np.bincount(pairs, weights=dz.sell[sold], minlength=ev.pd.P)
+        order = np.argsort(pairs, kind="stable")
+        keys, starts = np.unique(pairs[order], return_index=True)
+        lots = sold[order].tolist()
+        ends = [*starts[1:].tolist(), len(lots)]
+        values = (shares[keys] * ev.pp[keys]).tolist()
+        for k, a, e, value in zip(keys.tolist(), starts.tolist(), ends, values, strict=True):
+            out.append(Order("sell", k, tuple(lots[a:e]), value))
+    bought = np.nonzero(dz.buy > 0)[0]
+    values = (dz.buy[bought] * ev.pp[bought]).tolist()
+    for kb, value in zip(bought.tolist(), values, strict=True):
+        out.append(Order("buy", kb, (), value))
+    return out
+
+
+def test_compiled_tickets_deviation_and_objective_equal_their_numpy_forms() -> None:
+    rng = np.random.default_rng(11)
+    n_orders = 0
+    for snap in _cases():
+        pd = build_problem_data(snap, resolve_settings(snap, "moderate"))
+        ev = Evaluator(pd)
+        for dz in _random_lists(ev, rng, 25):
+            want = _orders_reference(ev, dz)
+            assert ev.orders(dz) == want
+            assert ev.smallest_order(dz) == min((o.value for o in want), default=np.inf)
+            n_orders += len(want)
+            assert np.array_equal(ev.deviation_of(dz), ev.deviation(*ev.weights(dz)))
+            # the compiled terms add up to the numpy objective's bits
+            assert ev.objective(dz) == ev.objective_numpy(dz)
+    assert n_orders > 1000
+    # and a trade list that sells several lots of one pair makes one ticket with all of them
+    pd = build_problem_data(_cases()[-3], resolve_settings(_cases()[-3]))
+    ev = Evaluator(pd)
+    sell = np.zeros(pd.L)
+    pair = int(np.bincount(pd.lot_pair).argmax())
+    lots = np.nonzero(pd.lot_pair == pair)[0]
+    assert len(lots) > 1
+    sell[lots] = 1.0
+    (only,) = ev.orders(Discrete(sell, np.zeros(pd.P)))
+    assert only.side == "sell" and only.pair == pair and only.lots == tuple(lots.tolist())
+    assert only.value == len(lots) * ev.pp[pair]
+
+
 @pytest.mark.parametrize("n", [*range(0, 20), 127, 128, 129, 255, 256, 300, 1000, 4099])
 def test_sum_is_numpys_pairwise_sum(n: int) -> None:
     rng = np.random.default_rng(n)
@@ -161,7 +211,7 @@ def _drop_reference(
     cur = dz.copy()
     removed: list[Order] = []
     stuck: list[Order] = []
-    orders = sorted(ev.orders(cur), key=lambda o: (o.value, o.side, o.pair))
+    orders = sorted(_orders_reference(ev, cur), key=lambda o: (o.value, o.side, o.pair))
     x, b = ev.weights(cur)
     sd = ev.sigma_d(ev.deviation(x, b))
     R, R_S = float(ev.gN @ x), float(ev.gS @ x)

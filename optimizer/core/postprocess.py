@@ -51,6 +51,16 @@ class Order(NamedTuple):
     value: float  # dollars
 
 
+class OrderArrays(NamedTuple):
+    """The tickets of a trade list as arrays (:func:`optimizer.core.kernels.order_arrays`)."""
+
+    sides: np.ndarray  # 1 sale, 0 purchase
+    pairs: np.ndarray
+    values: np.ndarray  # dollars
+    lot_ptr: np.ndarray  # the lots of ticket o: lot_idx[lot_ptr[o]:lot_ptr[o + 1]]
+    lot_idx: np.ndarray
+
+
 @dataclass(frozen=True)
 class Violation:
     """A hard constraint broken by ``amount`` (weight units) at ``index``."""
@@ -199,13 +209,15 @@ class Evaluator:
         V = self.pd.V
         return dz.sell * self.lp / V, dz.buy * self.pp / V
 
-    def order_arrays(self, dz: Discrete) -> tuple[np.ndarray, ...]:
+    def order_arrays(self, dz: Discrete) -> OrderArrays:
         """The tickets as arrays (see :func:`optimizer.core.kernels.order_arrays`)."""
-        return kernels.order_arrays(self.kst[3], self.kst[1], _f64(dz.sell), _f64(dz.buy))
+        return OrderArrays(
+            *kernels.order_arrays(self.kst[3], self.kst[1], _f64(dz.sell), _f64(dz.buy))
+        )
 
     def orders(self, dz: Discrete) -> list[Order]:
         """Tickets of the trade list, sells first, in pair order (deterministic)."""
-        return _orders(*self.order_arrays(dz))
+        return _orders(self.order_arrays(dz))
 
     def smallest_order(self, dz: Discrete) -> float:
         """The smallest ticket's value in dollars (``inf`` without any ticket)."""
@@ -248,7 +260,7 @@ class Evaluator:
 
     def deviation_of(self, dz: Discrete) -> np.ndarray:
         """``deviation(*weights(dz))``, compiled (the same floats)."""
-        return kernels.deviation(self.kst, _f64(dz.sell), _f64(dz.buy))  # type: ignore[no-any-return]
+        return kernels.deviation(self.kst, _f64(dz.sell), _f64(dz.buy))
 
     def te2(self, d: np.ndarray) -> float:
         """lambda * TE^2 at deviation ``d``."""
@@ -322,18 +334,11 @@ def _f64(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
-def _orders(
-    sides: np.ndarray,
-    pairs: np.ndarray,
-    values: np.ndarray,
-    lot_ptr: np.ndarray,
-    lot_idx: np.ndarray,
-    which: list[int] | None = None,
-) -> list[Order]:
-    """:class:`Order` tuples from :func:`optimizer.core.kernels.order_arrays` (all of them, in
-    order, or those numbered in ``which``)."""
-    side_l, pair_l, value_l = sides.tolist(), pairs.tolist(), values.tolist()
-    ptr, lots = lot_ptr.tolist(), lot_idx.tolist()
+def _orders(arrays: OrderArrays, which: list[int] | None = None) -> list[Order]:
+    """:class:`Order` tuples from the arrays (all of them, in order, or those numbered in
+    ``which``)."""
+    side_l, pair_l, value_l = arrays.sides.tolist(), arrays.pairs.tolist(), arrays.values.tolist()
+    ptr, lots = arrays.lot_ptr.tolist(), arrays.lot_idx.tolist()
     return [
         Order(
             "sell" if side_l[o] else "buy", pair_l[o], tuple(lots[ptr[o] : ptr[o + 1]]), value_l[o]
@@ -611,8 +616,8 @@ def drop_orders(
     )
     codes = status[perm].tolist()
     order_no = perm.tolist()
-    removed = _orders(*arrays, [o for o, c in zip(order_no, codes, strict=True) if c == 1])
-    stuck = _orders(*arrays, [o for o, c in zip(order_no, codes, strict=True) if c == 2])
+    removed = _orders(arrays, [o for o, c in zip(order_no, codes, strict=True) if c == 1])
+    stuck = _orders(arrays, [o for o, c in zip(order_no, codes, strict=True) if c == 2])
     return Discrete(sell, buy), removed, stuck
 
 

@@ -353,6 +353,7 @@ class SolverData:
         self._a_lite: _Csc | None = None
         self._bounds_rhs_only = False
         self._b_map: tuple[sp.csr_matrix, np.ndarray, int] | None = None
+        self._red_a: sp.csr_matrix | None = None
         self._bound_params = [p for p in params if p[0] in _BOUNDS]
         self._run_key: tuple[Any, ...] | None = None
         self._settings: dict[str, Any] = {}
@@ -387,6 +388,13 @@ class SolverData:
                 red[:n_a][:, bound_cols].count_nonzero() or q_map[:, bound_cols].count_nonzero()
             )
             self._b_map = (sp.csr_matrix(red[n_a:]), b_rows, int(a_shape[0]))
+            # the rows of the map that make A's values (a slice of a sparse matrix is a new
+            # matrix: made once here, not per run)
+            self._red_a = sp.csr_matrix(red[:n_a])
+            self.nbytes += sum(
+                int(m.data.nbytes + m.indices.nbytes + m.indptr.nbytes)
+                for m in (self._red_a, self._b_map[0])
+            )
 
     @classmethod
     def build(cls, model: CompiledModel) -> SolverData | None:
@@ -564,8 +572,8 @@ class SolverData:
         if key is not None and all(values.get(name) is v for name, v in key[0]):
             return key[1]
         vec = self.parameter_vector(values)
-        red, _, _, _, n_a, _ = self.a_map
-        flat = red[:n_a] @ vec
+        assert self._red_a is not None  # the direct (Clarabel) path builds it
+        flat = self._red_a @ vec
         q_full = self.q_map @ vec
         data = (
             vec,

@@ -82,6 +82,12 @@ class Lot:
     acquired: dt.date
     holding_period_start: dt.date
 
+    @functools.cached_property
+    def canonical_text(self) -> str:
+        """This lot's part of :meth:`Snapshot.canonical_json` (remembered: the lot is frozen,
+        and a re-run with new prices or another scenario keeps its lots)."""
+        return _dumps(_lot_dict(self))
+
 
 @dataclass(frozen=True)
 class AssetClassTarget:
@@ -342,15 +348,11 @@ def _canonical_text(s: Snapshot) -> str:
         elif key == "lots":
             # a list dumped is its items' texts joined by commas: each lot's text is
             # remembered per lot object (a re-run with new prices keeps its lots)
-            value = "[" + ",".join(_lot_text(lt) for lt in s.lots) + "]"
+            value = "[" + ",".join([lt.canonical_text for lt in s.lots]) + "]"
         else:
             value = _dumps(d[key])
         parts.append(f"{_dumps(key)}:{value}")
     return "{" + ",".join(parts) + "}"
-
-
-def _lot_text(lt: Lot) -> str:
-    return cast(str, memo(lt, "json", lambda: _dumps(_lot_dict(lt))))
 
 
 # --------------------------------------------------------------------------- holding period

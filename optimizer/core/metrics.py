@@ -98,30 +98,40 @@ def unrealized(s: Snapshot, sold: dict[str, Decimal]) -> dict[str, Decimal]:
 
 
 def _unrealized_run(pd: ProblemData, sold: dict[str, Decimal]) -> dict[str, Decimal]:
-    """:func:`unrealized` with the unsold lots' gains computed once per run."""
+    """:func:`unrealized` with the unsold lots' gains computed once per run (the same sums, in
+    lot order)."""
     s = pd.snapshot
-    out = {
-        k: ZERO
-        for k in ("short_term_gains", "short_term_losses", "long_term_gains", "long_term_losses")
-    }
+    st_g = st_l = lt_g = lt_l = ZERO
     whole = pd.lot_unrealized_dec
     lt_flags = pd.lot_lt.tolist()
-    for j, lt in enumerate(s.lots):
-        gain = whole[j]
+    lots = s.lots
+    for j, gain in enumerate(whole):
         if gain is None:
             continue
-        shares = sold.get(lt.lot_id)
-        if shares is not None:
-            q = lt.quantity - shares
-            if q <= 0:
-                continue
-            gain = q * s.securities[int(pd.lot_sec[j])].price - lt.cost_basis * q / lt.quantity
-        term = "long_term" if lt_flags[j] else "short_term"
-        if gain >= 0:
-            out[f"{term}_gains"] += gain
+        if sold:
+            lt = lots[j]
+            shares = sold.get(lt.lot_id)
+            if shares is not None:
+                q = lt.quantity - shares
+                if q <= 0:
+                    continue
+                price = s.securities[int(pd.lot_sec[j])].price
+                gain = q * price - lt.cost_basis * q / lt.quantity
+        if lt_flags[j]:
+            if gain >= 0:
+                lt_g += gain
+            else:
+                lt_l += gain
+        elif gain >= 0:
+            st_g += gain
         else:
-            out[f"{term}_losses"] += gain
-    return {k: cents(v) for k, v in out.items()}
+            st_l += gain
+    return {
+        "short_term_gains": cents(st_g),
+        "short_term_losses": cents(st_l),
+        "long_term_gains": cents(lt_g),
+        "long_term_losses": cents(lt_l),
+    }
 
 
 def tracking_error(pd: ProblemData, w_sec: np.ndarray) -> float:
@@ -147,14 +157,12 @@ def portfolio_metrics(
         sign = 1 if t.side == "buy" else -1
         held[(t.account, t.symbol)] = held.get((t.account, t.symbol), ZERO) + sign * t.shares
     cash = cash_after(s, trades)
-    price = {x.symbol: x.price for x in s.securities}
-    asset_class = {x.symbol: x.asset_class for x in s.securities}
+    price, asset_class, sym_index = pd.security_maps
     V = pd.value_dec
     # after trading, the cash raised leaves: weights of what stays invested
     raised = {a.id: a.cash_to_raise for a in s.accounts if a.cash_to_raise > 0} if after else {}
     raised_total = sum(raised.values(), ZERO)
     base = V - raised_total
-    sym_index = {x.symbol: i for i, x in enumerate(s.securities)}
     w_sec = np.zeros(pd.n)
     by_class: dict[str, Decimal] = {c: ZERO for c in pd.classes}
     for (_acc, sym), q in held.items():

@@ -38,7 +38,13 @@ import scipy.sparse as sp
 
 from optimizer.core.errors import InvalidSnapshot
 from optimizer.core.scenarios import Settings
-from optimizer.core.snapshot import CASH_CLASS, Snapshot, days_to_long_term, is_long_term, memo
+from optimizer.core.snapshot import (
+    CASH_CLASS,
+    Snapshot,
+    days_to_long_term,
+    long_term_date,
+    memo,
+)
 
 BIG = 2.0  # "no limit" in weight units: no weight or realized gain can exceed 1
 
@@ -130,6 +136,7 @@ class ProblemData:
     group_of_pair: np.ndarray  # (P) int group index
     groups: list[str]
     acc_value: np.ndarray  # (n_acc) dollars before trading
+    lot_mv_dec: list[Decimal]  # (L) quantity x price of each lot, dollars, exact (do not modify)
     fractional: np.ndarray  # (n_acc) bool
     raise_w: np.ndarray  # (n_acc) cash to raise (withdrawn after trading), weights of V
     invested: float  # s = 1 - sum(raise_w): share of V that stays invested
@@ -165,9 +172,16 @@ class ProblemData:
     def value_dec(self) -> Decimal:
         """Household value before trading (dollars, exact)."""
         s = self.snapshot
-        price = {x.symbol: x.price for x in s.securities}
-        return sum((a.cash for a in s.accounts), Decimal(0)) + sum(
-            (lt.quantity * price[lt.symbol] for lt in s.lots), Decimal(0)
+        return sum((a.cash for a in s.accounts), Decimal(0)) + sum(self.lot_mv_dec, Decimal(0))
+
+    @functools.cached_property
+    def security_maps(self) -> tuple[dict[str, Decimal], dict[str, str], dict[str, int]]:
+        """Price, asset class and index of each security by symbol (do not modify: shared)."""
+        secs = self.snapshot.securities
+        return (
+            {x.symbol: x.price for x in secs},
+            {x.symbol: x.asset_class for x in secs},
+            {x.symbol: i for i, x in enumerate(secs)},
         )
 
     @functools.cached_property
@@ -186,23 +200,19 @@ class ProblemData:
         ``q p - basis q / q`` with ``q`` the lot's quantity, as the metrics write it."""
         s = self.snapshot
         out: list[Decimal | None] = []
-        for lt, taxable, i in zip(
-            s.lots, self.lot_taxable.tolist(), self.lot_sec.tolist(), strict=True
-        ):
+        for lt, taxable, mv in zip(s.lots, self.lot_taxable.tolist(), self.lot_mv_dec, strict=True):
             if not taxable:
                 out.append(None)
                 continue
-            q = lt.quantity - Decimal(0)
-            out.append(q * s.securities[i].price - lt.cost_basis * q / lt.quantity)
+            # q x price is the lot's market value (q = quantity)
+            out.append(mv - lt.cost_basis * lt.quantity / lt.quantity)
         return out
 
     @functools.cached_property
     def lot_gain_dec(self) -> list[Decimal]:
         """``quantity x price - cost_basis`` of each lot (dollars, exact)."""
-        s = self.snapshot
         return [
-            lt.quantity * s.securities[i].price - lt.cost_basis
-            for lt, i in zip(s.lots, self.lot_sec.tolist(), strict=True)
+            mv - lt.cost_basis for lt, mv in zip(self.snapshot.lots, self.lot_mv_dec, strict=True)
         ]
 
     def lot_gain_ratios(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -291,14 +301,27 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
 
     lots = list(s.lots)
     L = len(lots)
-    lot_sec = np.array([sec_index[lt.symbol] for lt in lots], dtype=int)
-    lot_acc = np.array([acc_index[lt.account] for lt in lots], dtype=int)
-    lot_q = np.array([float(lt.quantity) for lt in lots])
-    price_of = {x.symbol: x.price for x in secs}
-    lot_mv_dec = [lt.quantity * price_of[lt.symbol] for lt in lots]
+    # one pass over the lots: security, account, exact market value (added to its account's
+    # value in lot order) and whether a sale today is long term
+    price_dec = [x.price for x in secs]
     acc_value_dec = [a.cash for a in accounts]
-    for lt, mv in zip(lots, lot_mv_dec, strict=True):
-        acc_value_dec[acc_index[lt.account]] += mv
+    lot_sec_l: list[int] = []
+    lot_acc_l: list[int] = []
+    lot_mv_dec: list[Decimal] = []
+    lot_lt_l: list[bool] = []
+    as_of = s.as_of
+    for lt in lots:
+        i_sec = sec_index[lt.symbol]
+        i_acc = acc_index[lt.account]
+        mv = lt.quantity * price_dec[i_sec]
+        lot_sec_l.append(i_sec)
+        lot_acc_l.append(i_acc)
+        lot_mv_dec.append(mv)
+        acc_value_dec[i_acc] += mv
+        lot_lt_l.append(as_of >= long_term_date(lt.holding_period_start))
+    lot_sec = np.array(lot_sec_l, dtype=int)
+    lot_acc = np.array(lot_acc_l, dtype=int)
+    lot_q = np.array([float(lt.quantity) for lt in lots])
     V_dec = sum(acc_value_dec, Decimal(0))
     V = float(V_dec)
     if V <= 0:
@@ -312,7 +335,7 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
     )
     acc_taxable = np.array([a.taxable for a in accounts], dtype=bool)
     lot_taxable = acc_taxable[lot_acc] if L else np.zeros(0, dtype=bool)
-    lot_lt = np.array([is_long_term(lt, s.as_of) for lt in lots], dtype=bool)
+    lot_lt = np.array(lot_lt_l, dtype=bool)
 
     P = n_acc * n
     pair_acc = np.repeat(np.arange(n_acc), n)
@@ -416,9 +439,10 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
             for i in members:
                 t_sec[i] = tgt * (w0[i] / held if held > 0 else 1.0 / len(members))
     elif s.targets.securities:
+        implied = Mc @ t_sec
         for c in range(C):
             if np.isnan(class_target[c]):
-                class_target[c] = float((Mc @ t_sec)[c])
+                class_target[c] = float(implied[c])
 
     # ------------------------------------------------------------ risk model
     rm = s.risk_model
@@ -517,9 +541,11 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
         for k in range(P):
             block_buy(k, "mode")
 
+    # per-lot flags as Python lists for the loops below (indexing an array element by element
+    # makes a numpy scalar each time)
+    lot_g_l, lot_taxable_l = lot_g.tolist(), lot_taxable.tolist()
     for j, lt in enumerate(lots):
-        gain = lot_g[j] > 0
-        if not lot_taxable[j] or not gain or lot_lt[j]:
+        if not lot_taxable_l[j] or not lot_g_l[j] > 0 or lot_lt_l[j]:
             continue
         if settings.no_short_term_gains:
             block_sell(j, "no_short_term_gains")
@@ -558,15 +584,16 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
         info.recent_loss_sales.sort()
 
     for j, lt in enumerate(lots):
-        if lot_g[j] >= 0 or not lot_taxable[j]:
+        if lot_g_l[j] >= 0 or not lot_taxable_l[j]:
             continue  # only a sale at a loss (in a taxable account) can be a wash sale
         w_info = wash.get(sym_group[lt.symbol])
         if w_info and any(lot_id != lt.lot_id for _, _, lot_id in w_info.recent_buys):
             block_sell(j, "wash_sale")
-    for k in range(P):
-        b_info = wash.get(secs[pair_sec[k]].identical_group)
-        if b_info and b_info.recent_loss_sales:
-            block_buy(k, "wash_sale")
+    if wash:
+        for k, i in enumerate(pair_sec.tolist()):
+            b_info = wash.get(secs[i].identical_group)
+            if b_info and b_info.recent_loss_sales:
+                block_buy(k, "wash_sale")
 
     group_of_sec = np.array([group_index[x.identical_group] for x in secs], dtype=int)
 
@@ -665,6 +692,7 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
         group_of_pair=group_of_sec[pair_sec],
         groups=groups,
         acc_value=acc_value,
+        lot_mv_dec=lot_mv_dec,
         fractional=np.array([a.allows_fractional for a in accounts], dtype=bool),
         raise_w=raise_w,
         invested=invested,

@@ -37,6 +37,7 @@ an account with new prices all only assign new parameter values.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
@@ -357,6 +358,7 @@ class SolverData:
         self._bound_params = [p for p in params if p[0] in _BOUNDS]
         self._run_key: tuple[Any, ...] | None = None
         self._settings: dict[str, Any] = {}
+        self._last_settings: tuple[dict[str, Any], dict[str, Any], Any] | None = None
         if self.direct:
             from cvxpy.reductions.solvers.conic_solvers.clarabel_conif import (
                 dims_to_solver_cones,
@@ -602,9 +604,7 @@ class SolverData:
         """Clarabel called directly: what cvxpy's ``solve_via_data`` and ``invert`` do (a new
         solver per solve - no state carried between solves - the status map, the duals by
         constraint offset), without their per-call Python work."""
-        import clarabel
-        from cvxpy.reductions.solvers.conic_solvers.clarabel_conif import CLARABEL
-
+        clarabel, CLARABEL = _clarabel()
         P: Any
         A: Any
         if self._p_lite is not None and self._a_lite is not None and self._bounds_rhs_only:
@@ -628,11 +628,16 @@ class SolverData:
                 P = sp.csc_array((data[cps.C].size, data[cps.C].size))
             A, q, b_vec = data[cps.A], data[cps.C], data[cps.B]
         try:
-            opt_key = repr(sorted(options.items()))
-            settings = self._settings.get(opt_key)
-            if settings is None:
-                settings = CLARABEL.parse_solver_opts(False, dict(options))
-                self._settings[opt_key] = settings
+            last = self._last_settings
+            if last is not None and last[0] is options and last[1] == options:
+                settings = last[2]  # the run's options again (each solve of a run passes them)
+            else:
+                opt_key = repr(sorted(options.items()))
+                settings = self._settings.get(opt_key)
+                if settings is None:
+                    settings = CLARABEL.parse_solver_opts(False, dict(options))
+                    self._settings[opt_key] = settings
+                self._last_settings = (options, dict(options), settings)
             solver = clarabel.DefaultSolver(P, q, A, b_vec, self.cones, settings)
             raw = solver.solve()
         except Exception as exc:  # whatever the solver raises becomes SolverFailed
@@ -655,6 +660,15 @@ class SolverData:
             iterations=iters,
             duals=_Duals(raw, self.z_slices),
         )
+
+
+@functools.cache
+def _clarabel() -> tuple[Any, Any]:
+    """The ``clarabel`` module and cvxpy's Clarabel interface (imported on first use)."""
+    import clarabel
+    from cvxpy.reductions.solvers.conic_solvers.clarabel_conif import CLARABEL
+
+    return clarabel, CLARABEL
 
 
 class _Duals(Mapping[str, np.ndarray]):

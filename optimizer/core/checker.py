@@ -57,8 +57,18 @@ def _long_term(lot: Lot, as_of: dt.date) -> bool:
     return as_of >= _anniversary_plus_one(lot.holding_period_start)
 
 
+_CENT = Decimal("0.01")
+_BPS = Decimal(10000)
+_ONE = Decimal(1)
+
+
 def _order_cost(value: Decimal, bps: Decimal) -> Decimal:
-    return (value * bps / Decimal(10000)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return (value * bps / _BPS).quantize(_CENT, rounding=ROUND_HALF_UP)
+
+
+def _where(t: Trade) -> str:
+    """How an error message names a trade."""
+    return f"{t.side} {t.shares} {t.symbol} in {t.account}"
 
 
 def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[str]:
@@ -90,37 +100,38 @@ def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[
     realized_st = Decimal(0)
     loss_groups: set[str] = set()
     for t in trades:
-        where = f"{t.side} {t.shares} {t.symbol} in {t.account}"
         if t.account not in accounts:
-            errors.append(f"{where}: unknown account")
+            errors.append(f"{_where(t)}: unknown account")
             continue
         if t.symbol not in sec:
-            errors.append(f"{where}: unknown security")
+            errors.append(f"{_where(t)}: unknown security")
             continue
         key = (t.account, t.symbol, t.side)
         if key in seen_orders:
             errors.append(
-                f"{where}: more than one {t.side} order for the same security and account"
+                f"{_where(t)}: more than one {t.side} order for the same security and account"
             )
         seen_orders.add(key)
         acct = accounts[t.account]
         if t.price != price[t.symbol]:
             errors.append(
-                f"{where}: price {t.price} differs from the snapshot price {price[t.symbol]}"
+                f"{_where(t)}: price {t.price} differs from the snapshot price {price[t.symbol]}"
             )
         if t.shares <= 0:
-            errors.append(f"{where}: shares must be positive")
+            errors.append(f"{_where(t)}: shares must be positive")
         if t.value != t.shares * price[t.symbol]:
-            errors.append(f"{where}: value {t.value} is not shares x price")
+            errors.append(f"{_where(t)}: value {t.value} is not shares x price")
         if t.value < s.costs.min_trade_value:
             errors.append(
-                f"{where}: value {t.value:.2f} is below the minimum trade value {s.costs.min_trade_value}"
+                f"{_where(t)}: value {t.value:.2f} is below the minimum trade value {s.costs.min_trade_value}"
             )
         bps = s.costs.bps + sec[t.symbol].cost_bps
         if t.cost != _order_cost(t.value, bps):
-            errors.append(f"{where}: cost {t.cost} differs from {bps} bps of the value")
+            errors.append(f"{_where(t)}: cost {t.cost} differs from {bps} bps of the value")
         if t.ticket_fee != s.costs.ticket_fee:
-            errors.append(f"{where}: ticket fee {t.ticket_fee} differs from {s.costs.ticket_fee}")
+            errors.append(
+                f"{_where(t)}: ticket fee {t.ticket_fee} differs from {s.costs.ticket_fee}"
+            )
         group = sec[t.symbol].identical_group
         restr = [
             r for r in s.restrictions if r.symbol == t.symbol and r.account in (None, t.account)
@@ -129,41 +140,41 @@ def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[
             groups_sold.add(group)
             cash[t.account] += t.value - t.cost - t.ticket_fee
             if s.mode == "invest_cash":
-                errors.append(f"{where}: mode invest_cash does not sell")
+                errors.append(f"{_where(t)}: mode invest_cash does not sell")
             if any(r.no_sell for r in restr):
-                errors.append(f"{where}: no-sell restriction")
+                errors.append(f"{_where(t)}: no-sell restriction")
             total = Decimal(0)
             for ls in t.lots:
                 lot = lots.get(ls.lot_id)
                 if lot is None:
-                    errors.append(f"{where}: unknown lot {ls.lot_id}")
+                    errors.append(f"{_where(t)}: unknown lot {ls.lot_id}")
                     continue
                 total += ls.shares
                 if lot.account != t.account or lot.symbol != t.symbol:
                     errors.append(
-                        f"{where}: lot {lot.lot_id} belongs to {lot.account}/{lot.symbol}"
+                        f"{_where(t)}: lot {lot.lot_id} belongs to {lot.account}/{lot.symbol}"
                     )
                 if ls.lot_id in sold_lots:
-                    errors.append(f"{where}: lot {lot.lot_id} sold twice")
+                    errors.append(f"{_where(t)}: lot {lot.lot_id} sold twice")
                 sold_lots[ls.lot_id] = ls.shares
                 if ls.shares <= 0 or ls.shares > lot.quantity:
                     errors.append(
-                        f"{where}: lot {lot.lot_id} sale of {ls.shares} outside (0, {lot.quantity}]"
+                        f"{_where(t)}: lot {lot.lot_id} sale of {ls.shares} outside (0, {lot.quantity}]"
                     )
                 if ls.shares != lot.quantity:
-                    quantum = FRACTION_QUANTUM if acct.allows_fractional else Decimal(1)
+                    quantum = FRACTION_QUANTUM if acct.allows_fractional else _ONE
                     if ls.shares % quantum != 0:
                         errors.append(
-                            f"{where}: lot {lot.lot_id} sale of {ls.shares} is not in whole units"
+                            f"{_where(t)}: lot {lot.lot_id} sale of {ls.shares} is not in whole units"
                         )
                 gain = ls.shares * price[t.symbol] - lot.cost_basis * ls.shares / lot.quantity
                 if abs(gain - ls.realized_gain) > MONEY_TOL:
                     errors.append(
-                        f"{where}: lot {lot.lot_id} realized gain {ls.realized_gain} should be {gain:.2f}"
+                        f"{_where(t)}: lot {lot.lot_id} realized gain {ls.realized_gain} should be {gain:.2f}"
                     )
                 lt_sale = _long_term(lot, s.as_of)
                 if ls.term != ("long" if lt_sale else "short"):
-                    errors.append(f"{where}: lot {lot.lot_id} term {ls.term} is wrong")
+                    errors.append(f"{_where(t)}: lot {lot.lot_id} term {ls.term} is wrong")
                 if not acct.taxable:
                     continue
                 realized_net += gain
@@ -174,38 +185,40 @@ def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[
                     conflict = wash.recent_buy(group, lot)
                     if conflict:
                         errors.append(
-                            f"{where}: loss sale of lot {lot.lot_id} is a wash sale (buy {conflict})"
+                            f"{_where(t)}: loss sale of lot {lot.lot_id} is a wash sale (buy {conflict})"
                         )
                 if gain > 0 and not lt_sale:
                     if policy.no_short_term_gains:
-                        errors.append(f"{where}: lot {lot.lot_id} realizes a short-term gain")
+                        errors.append(f"{_where(t)}: lot {lot.lot_id} realizes a short-term gain")
                     days = (_anniversary_plus_one(lot.holding_period_start) - s.as_of).days
                     if s.holding.hold_back_near_long_term and days <= s.holding.near_long_term_days:
                         errors.append(
-                            f"{where}: lot {lot.lot_id} is {days} days from long term and held back"
+                            f"{_where(t)}: lot {lot.lot_id} is {days} days from long term and held back"
                         )
             if total != t.shares:
-                errors.append(f"{where}: lot shares add up to {total}")
+                errors.append(f"{_where(t)}: lot shares add up to {total}")
         elif t.side == "buy":
             groups_bought.add(group)
             cash[t.account] -= t.value + t.cost + t.ticket_fee
             if s.mode == "raise_cash":
-                errors.append(f"{where}: mode raise_cash does not buy")
+                errors.append(f"{_where(t)}: mode raise_cash does not buy")
             if any(r.no_buy for r in restr):
-                errors.append(f"{where}: no-buy restriction")
+                errors.append(f"{_where(t)}: no-buy restriction")
             if not acct.allows_fractional and t.shares % 1 != 0:
-                errors.append(f"{where}: fractional shares in an account that does not allow them")
+                errors.append(
+                    f"{_where(t)}: fractional shares in an account that does not allow them"
+                )
             if acct.allows_fractional and t.shares % FRACTION_QUANTUM != 0:
-                errors.append(f"{where}: shares finer than {FRACTION_QUANTUM}")
+                errors.append(f"{_where(t)}: shares finer than {FRACTION_QUANTUM}")
             recent_loss = wash.recent_loss_sale(group)
             if recent_loss:
                 errors.append(
-                    f"{where}: buy within the wash-sale window of a loss sale ({recent_loss})"
+                    f"{_where(t)}: buy within the wash-sale window of a loss sale ({recent_loss})"
                 )
             held[(t.account, t.symbol)] = held.get((t.account, t.symbol), Decimal(0)) + t.shares
             continue
         else:
-            errors.append(f"{where}: side must be buy or sell")
+            errors.append(f"{_where(t)}: side must be buy or sell")
             continue
         held[(t.account, t.symbol)] = held.get((t.account, t.symbol), Decimal(0)) - t.shares
 
@@ -303,12 +316,10 @@ class _WashIndex:
             g = group_of(e.symbol, e.identical_group)
             if e.date >= start and g not in self.buy_event:
                 self.buy_event[g] = f"{e.account} {e.date.isoformat()}"
-        self.window_lots: dict[str, list[tuple[str, str]]] = {}
+        self.window_lots: dict[str, list[Lot]] = {}
         for other in s.lots:
             if other.acquired >= start:
-                self.window_lots.setdefault(group_of(other.symbol, None), []).append(
-                    (other.lot_id, f"{other.account} {other.acquired.isoformat()}")
-                )
+                self.window_lots.setdefault(group_of(other.symbol, None), []).append(other)
         self.loss_sale: dict[str, str] = {}
         for e in s.wash_sale.recent_loss_sales:
             g = group_of(e.symbol, e.identical_group)
@@ -319,9 +330,9 @@ class _WashIndex:
         """The first buy of ``group`` inside the window other than ``lot`` itself ('' if none)."""
         if group in self.buy_event:
             return self.buy_event[group]
-        for lot_id, text in self.window_lots.get(group, ()):
-            if lot_id != lot.lot_id:
-                return text
+        for other in self.window_lots.get(group, ()):
+            if other.lot_id != lot.lot_id:
+                return f"{other.account} {other.acquired.isoformat()}"
         return ""
 
     def recent_loss_sale(self, group: str) -> str:

@@ -61,7 +61,7 @@ from optimizer.core.problem import (
 )
 from optimizer.core.result import LotSale, Result, SolverInfo, Trade, cents
 from optimizer.core.scenarios import PRESET_NAMES, Settings, resolve_settings
-from optimizer.core.snapshot import Snapshot, is_long_term
+from optimizer.core.snapshot import Snapshot
 
 MAX_ROUNDS = 4
 
@@ -155,14 +155,24 @@ class _Run:
         return sol
 
 
-def _to_decimal_shares(value: float, unit: float, cap: Decimal | None = None) -> Decimal:
+def _to_decimal_shares(
+    value: float, unit: float, cap: Decimal | None = None, cap_f: float | None = None
+) -> Decimal:
+    """``value`` shares in whole ``unit`` s, exact; ``cap`` (a lot's quantity, ``cap_f`` its
+    float) when it is above it or within 1e-9 of it."""
     if unit == 1.0:
         d = Decimal(round(value))
     else:
         d = Decimal(round(value / FRACTION_UNIT)) * Decimal(str(FRACTION_UNIT))
-    if cap is not None and (d > cap or abs(float(cap) - value) < 1e-9):
-        d = cap
+    if cap is not None:
+        if cap_f is None:
+            cap_f = float(cap)
+        if d > cap or abs(cap_f - value) < 1e-9:
+            d = cap
     return d
+
+
+_BPS = Decimal(10000)
 
 
 def build_trades(pd: ProblemData, ev: Evaluator, dz: Discrete) -> list[Trade]:
@@ -170,15 +180,20 @@ def build_trades(pd: ProblemData, ev: Evaluator, dz: Discrete) -> list[Trade]:
     s = pd.snapshot
     fee = s.costs.ticket_fee
     trades: list[Trade] = []
+    # element lookups on lists (an array's element is a numpy scalar each time)
+    sell, buy = dz.sell.tolist(), dz.buy.tolist()
+    unit_lot, unit_pair = ev.unit_lot.tolist(), ev.unit_pair.tolist()
+    pair_acc, pair_sec = pd.pair_acc.tolist(), pd.pair_sec.tolist()
+    lot_q, lot_lt = pd.lot_q.tolist(), pd.lot_lt.tolist()
     for o in ev.orders(dz):
-        acc = s.accounts[int(pd.pair_acc[o.pair])]
-        sec = s.securities[int(pd.pair_sec[o.pair])]
+        acc = s.accounts[pair_acc[o.pair]]
+        sec = s.securities[pair_sec[o.pair]]
         bps = s.costs.bps + sec.cost_bps
         if o.side == "sell":
             sales: list[LotSale] = []
             for j in o.lots:
                 lot = s.lots[j]
-                sh = _to_decimal_shares(float(dz.sell[j]), float(ev.unit_lot[j]), lot.quantity)
+                sh = _to_decimal_shares(sell[j], unit_lot[j], lot.quantity, lot_q[j])
                 proceeds = sh * sec.price
                 basis = lot.cost_basis * sh / lot.quantity
                 sales.append(
@@ -188,7 +203,7 @@ def build_trades(pd: ProblemData, ev: Evaluator, dz: Discrete) -> list[Trade]:
                         proceeds=proceeds,
                         cost_basis=basis,
                         realized_gain=proceeds - basis,
-                        term="long" if is_long_term(lot, s.as_of) else "short",
+                        term="long" if lot_lt[j] else "short",
                         holding_days=(s.as_of - lot.holding_period_start).days,
                         taxable=acc.taxable,
                     )
@@ -197,7 +212,7 @@ def build_trades(pd: ProblemData, ev: Evaluator, dz: Discrete) -> list[Trade]:
             shares = sum((x.shares for x in sales), Decimal(0))
         else:
             sales = []
-            shares = _to_decimal_shares(float(dz.buy[o.pair]), float(ev.unit_pair[o.pair]))
+            shares = _to_decimal_shares(buy[o.pair], unit_pair[o.pair])
         if shares <= 0:
             continue
         value = shares * sec.price
@@ -209,7 +224,7 @@ def build_trades(pd: ProblemData, ev: Evaluator, dz: Discrete) -> list[Trade]:
                 shares=shares,
                 price=sec.price,
                 value=value,
-                cost=cents(value * bps / Decimal(10000)),
+                cost=cents(value * bps / _BPS),
                 ticket_fee=fee,
                 lots=tuple(sales),
             )

@@ -383,8 +383,9 @@ def flags(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     sold = {ls.lot_id for t in trades for ls in t.lots}
     n_days = s.holding.near_long_term_days
+    lot_taxable, lot_lt = pd.lot_taxable.tolist(), pd.lot_lt.tolist()
     for j, lt in enumerate(s.lots):
-        if not pd.lot_taxable[j] or pd.lot_lt[j]:
+        if not lot_taxable[j] or lot_lt[j]:
             continue
         days = days_to_long_term(lt, s.as_of)
         if days > n_days:
@@ -434,7 +435,7 @@ def flags(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
                 }
             )
     held = pd.holdings_dec
-    price = {x.symbol: x.price for x in s.securities}
+    price = pd.security_maps[0]
     for r in s.restrictions:
         value = sum(
             (

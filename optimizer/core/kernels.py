@@ -166,6 +166,27 @@ def _csr_matvec(indptr: Any, indices: Any, data: Any, v: Any) -> Any:  # pragma:
     return out
 
 
+def csr_matvec(m: Any, v: np.ndarray) -> np.ndarray:
+    """``m @ v`` for a scipy CSR matrix ``m``: the same sums, in the same order, without the
+    dispatch of scipy's operator."""
+    out: np.ndarray = _csr_matvec(m.indptr, m.indices, m.data, v)
+    return out
+
+
+@njit(cache=True)
+def scatter_matvec(
+    indptr: Any, indices: Any, data: Any, v: Any, rows: Any, m: int
+) -> Any:  # pragma: no cover - compiled
+    """``out = zeros(m); out[rows] = A @ v`` for a CSR matrix ``A`` (sums in scipy's order)."""
+    out = np.zeros(m)
+    for r in range(indptr.shape[0] - 1):
+        s = 0.0
+        for jj in range(indptr[r], indptr[r + 1]):
+            s += data[jj] * v[indices[jj]]
+        out[rows[r]] = s
+    return out
+
+
 @njit(cache=True)
 def _limits(ST: Any) -> Any:  # pragma: no cover - compiled
     """The class bounds, maximum weights per security and per pair of the state tuple."""

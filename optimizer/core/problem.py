@@ -53,6 +53,7 @@ from cvxpy import settings as cps
 from cvxpy.reductions.solvers.conic_solvers.conic_solver import ConicSolver
 from cvxpy.reductions.solvers.solver_inverse_data import SolverInverseData
 
+from optimizer.core import kernels
 from optimizer.core.errors import SolverFailed
 from optimizer.core.model import BIG, ProblemData
 
@@ -575,8 +576,8 @@ class SolverData:
             return key[1]
         vec = self.parameter_vector(values)
         assert self._red_a is not None  # the direct (Clarabel) path builds it
-        flat = self._red_a @ vec
-        q_full = self.q_map @ vec
+        flat = kernels.csr_matvec(self._red_a, vec)
+        q_full = kernels.csr_matvec(self.q_map, vec)
         data = (
             vec,
             self._a_lite.with_data((-flat).tolist()) if self._a_lite is not None else None,
@@ -615,8 +616,7 @@ class SolverData:
             vec = self._bounds_vector(base, values)
             assert self._b_map is not None
             red_b, b_rows, m_rows = self._b_map
-            b = np.zeros(m_rows)
-            b[b_rows] = red_b @ vec
+            b = kernels.scatter_matvec(red_b.indptr, red_b.indices, red_b.data, vec, b_rows, m_rows)
             P, b_vec = self._p_lite, b.tolist()
         else:
             data, offset = self.problem_data(values)

@@ -197,16 +197,11 @@ class ProblemData:
     @functools.cached_property
     def lot_unrealized_dec(self) -> list[Decimal | None]:
         """Unrealized gain of each whole lot in a taxable account (None elsewhere), dollars:
-        ``q p - basis q / q`` with ``q`` the lot's quantity, as the metrics write it."""
-        s = self.snapshot
-        out: list[Decimal | None] = []
-        for lt, taxable, mv in zip(s.lots, self.lot_taxable.tolist(), self.lot_mv_dec, strict=True):
-            if not taxable:
-                out.append(None)
-                continue
-            # q x price is the lot's market value (q = quantity)
-            out.append(mv - lt.cost_basis * lt.quantity / lt.quantity)
-        return out
+        ``quantity x price - cost_basis`` (:attr:`lot_gain_dec`)."""
+        return [
+            g if taxable else None
+            for g, taxable in zip(self.lot_gain_dec, self.lot_taxable.tolist(), strict=True)
+        ]
 
     @functools.cached_property
     def lot_gain_dec(self) -> list[Decimal]:

@@ -32,9 +32,10 @@ class Directions:
         self, pd: ProblemData, xu: np.ndarray, bu: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
         """Upper bounds ``(xu, bu)`` with the non-chosen side of every group set to zero."""
-        d = np.array(self.by_group, dtype=object)
-        xu2 = np.where(d[pd.group_of_lot] == SELL, xu, 0.0) if pd.L else xu.copy()
-        bu2 = np.where(d[pd.group_of_pair] == BUY, bu, 0.0)
+        sell = np.array([g == SELL for g in self.by_group], dtype=bool)
+        buy = np.array([g == BUY for g in self.by_group], dtype=bool)
+        xu2 = np.where(sell[pd.group_of_lot], xu, 0.0) if pd.L else xu.copy()
+        bu2 = np.where(buy[pd.group_of_pair], bu, 0.0)
         return xu2, bu2
 
 
@@ -56,7 +57,7 @@ def decide_directions(
     """
     sells, buys = group_flows(pd, x, b)
     out = []
-    for s_g, b_g in zip(sells, buys, strict=True):
+    for s_g, b_g in zip(sells.tolist(), buys.tolist(), strict=True):
         if max(s_g, b_g) < hold_below:
             out.append(HOLD)
         elif s_g >= b_g:

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from optimizer.core import kernels
 from optimizer.core.model import ProblemData
 from optimizer.core.result import Trade, cents
 from optimizer.core.snapshot import CASH_CLASS, Snapshot, is_long_term
@@ -98,34 +99,45 @@ def unrealized(s: Snapshot, sold: dict[str, Decimal]) -> dict[str, Decimal]:
 
 
 def _unrealized_run(pd: ProblemData, sold: dict[str, Decimal]) -> dict[str, Decimal]:
-    """:func:`unrealized` with the unsold lots' gains computed once per run (the same sums, in
-    lot order)."""
-    s = pd.snapshot
-    st_g = st_l = lt_g = lt_l = ZERO
-    whole = pd.lot_unrealized_dec
-    lt_flags = pd.lot_lt.tolist()
-    lots = s.lots
-    for j, gain in enumerate(whole):
-        if gain is None:
-            continue
-        if sold:
-            lt = lots[j]
-            shares = sold.get(lt.lot_id)
-            if shares is not None:
-                q = lt.quantity - shares
-                if q <= 0:
-                    continue
-                price = s.securities[int(pd.lot_sec[j])].price
-                gain = q * price - lt.cost_basis * q / lt.quantity
-        if lt_flags[j]:
-            if gain >= 0:
-                lt_g += gain
+    """:func:`unrealized` from the run's sums over whole lots: a lot sold (in part) leaves its
+    bucket and what stays of it comes back (exact: every term is an exact Decimal)."""
+    st_g, st_l, lt_g, lt_l = pd.unrealized_sums
+    if sold:
+        s = pd.snapshot
+        whole = pd.lot_unrealized_dec
+        lt_flags = pd.lot_lt.tolist()
+        index = pd.lot_index
+        for lot_id, shares in sold.items():
+            j = index[lot_id]
+            gain = whole[j]
+            if gain is None:
+                continue
+            long_term = lt_flags[j]
+            # the whole lot leaves its bucket
+            if long_term:
+                if gain >= 0:
+                    lt_g -= gain
+                else:
+                    lt_l -= gain
+            elif gain >= 0:
+                st_g -= gain
             else:
-                lt_l += gain
-        elif gain >= 0:
-            st_g += gain
-        else:
-            st_l += gain
+                st_l -= gain
+            lt = s.lots[j]
+            q = lt.quantity - shares
+            if q <= 0:
+                continue
+            price = s.securities[int(pd.lot_sec[j])].price
+            rest = q * price - lt.cost_basis * q / lt.quantity
+            if long_term:
+                if rest >= 0:
+                    lt_g += rest
+                else:
+                    lt_l += rest
+            elif rest >= 0:
+                st_g += rest
+            else:
+                st_l += rest
     return {
         "short_term_gains": cents(st_g),
         "short_term_losses": cents(st_l),
@@ -136,7 +148,7 @@ def _unrealized_run(pd: ProblemData, sold: dict[str, Decimal]) -> dict[str, Deci
 
 def tracking_error(pd: ProblemData, w_sec: np.ndarray) -> float:
     """sqrt(d' Sigma d) for security weights ``w_sec`` (of the value the target applies to)."""
-    d = pd.D @ w_sec - pd.t_dev
+    d = kernels.csr_matvec(pd.D, w_sec) - pd.t_dev
     return float(np.sqrt(max(float(d @ pd.sigma @ d), 0.0)))
 
 

@@ -204,6 +204,30 @@ class ProblemData:
         ]
 
     @functools.cached_property
+    def unrealized_sums(self) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+        """Unrealized short-term gains, short-term losses, long-term gains and long-term losses
+        of the whole taxable lots (dollars, exact)."""
+        st_g = st_l = lt_g = lt_l = Decimal(0)
+        for gain, long_term in zip(self.lot_unrealized_dec, self.lot_lt.tolist(), strict=True):
+            if gain is None:
+                continue
+            if long_term:
+                if gain >= 0:
+                    lt_g += gain
+                else:
+                    lt_l += gain
+            elif gain >= 0:
+                st_g += gain
+            else:
+                st_l += gain
+        return st_g, st_l, lt_g, lt_l
+
+    @functools.cached_property
+    def lot_index(self) -> dict[str, int]:
+        """The index of each lot by its id."""
+        return {lt.lot_id: j for j, lt in enumerate(self.snapshot.lots)}
+
+    @functools.cached_property
     def lot_gain_dec(self) -> list[Decimal]:
         """``quantity x price - cost_basis`` of each lot (dollars, exact)."""
         return [

@@ -23,6 +23,7 @@ What a constraint costs is given two ways:
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -111,11 +112,13 @@ def binding_constraints(
     max_explained: int = 3,
     *,
     estimate: bool = True,
+    available: Decimal | None = None,
 ) -> list[dict[str, Any]]:
     """Binding constraints of the final solve, most expensive first, with what they cost.
 
     ``estimate`` adds the dual estimate to every entry; ``solve`` (when given) re-solves with
     each of the ``max_explained`` most expensive lifted (``effect_if_relaxed``).
+    ``available`` is :func:`available_gains` of ``pd`` (computed when not given).
     """
     s = pd.snapshot
     du = final.duals
@@ -132,7 +135,7 @@ def binding_constraints(
         (lt.realized_gain for t in trades for lt in t.lots if lt.taxable and lt.realized_gain > 0),
         Decimal(0),
     )
-    avail = available_gains(pd)
+    avail = available_gains(pd) if available is None else available
     ytd_s, ytd_l = s.tax.realized_ytd_short_term, s.tax.realized_ytd_long_term
 
     def dual(name: str) -> np.ndarray:
@@ -377,11 +380,44 @@ def _invested_value(pd: ProblemData) -> Decimal:
     return value + sum((lt.quantity * price[lt.symbol] for lt in s.lots), Decimal(0))
 
 
-def flags(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
-    """Review flags: lots near long term, wash-sale blocks, restricted positions, big lists."""
+def flags(
+    pd: ProblemData, trades: list[Trade], prepared: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Review flags: lots near long term, wash-sale blocks, restricted positions, big lists.
+
+    ``prepared`` is :func:`input_flags` of the same problem (computed when not given)."""
+    s = pd.snapshot
+    sold = {ls.lot_id for t in trades for ls in t.lots}
+    out: list[dict[str, Any]] = [
+        {**f, "sold": f["lot_id"] in sold} if f["kind"] == "near_long_term" else f
+        for f in (input_flags(pd) if prepared is None else prepared)
+    ]
+    group = {x.symbol: x.identical_group for x in s.securities}
+    loss_groups = sorted(
+        {group[t.symbol] for t in trades for ls in t.lots if ls.taxable and ls.realized_gain < 0}
+    )
+    for g in loss_groups:
+        until = s.as_of.toordinal() + s.wash_sale.window_days
+        out.append(
+            {
+                "kind": "wash_sale_window_opened",
+                "identical_group": g,
+                "no_buy_until": dt.date.fromordinal(until).isoformat(),
+                "text": f"A loss is realized in {g}: do not buy it in any household account until {dt.date.fromordinal(until).isoformat()}.",
+            }
+        )
+    if len(trades) > LARGE_TRADE_LIST:
+        out.append(
+            {"kind": "large_trade_list", "tickets": len(trades), "threshold": LARGE_TRADE_LIST}
+        )
+    return out
+
+
+def input_flags(pd: ProblemData) -> list[dict[str, Any]]:
+    """The review flags that depend on the input alone, in :func:`flags`' order (a lot near
+    long term without its ``sold`` entry, which :func:`flags` adds)."""
     s = pd.snapshot
     out: list[dict[str, Any]] = []
-    sold = {ls.lot_id for t in trades for ls in t.lots}
     n_days = s.holding.near_long_term_days
     lot_taxable, lot_lt = pd.lot_taxable.tolist(), pd.lot_lt.tolist()
     for j, lt in enumerate(s.lots):
@@ -400,7 +436,6 @@ def flags(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
                 "days_to_long_term": days,
                 "unrealized_gain": str(cents(gain)),
                 "held_back": "near_long_term" in pd.sell_block.get(j, []),
-                "sold": lt.lot_id in sold,
             }
         )
     for j, reasons in sorted(pd.sell_block.items()):
@@ -456,26 +491,6 @@ def flags(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
                 "reason": r.reason,
                 "value": str(cents(value)),
             }
-        )
-    group = {x.symbol: x.identical_group for x in s.securities}
-    loss_groups = sorted(
-        {group[t.symbol] for t in trades for ls in t.lots if ls.taxable and ls.realized_gain < 0}
-    )
-    for g in loss_groups:
-        until = s.as_of.toordinal() + s.wash_sale.window_days
-        import datetime as dt
-
-        out.append(
-            {
-                "kind": "wash_sale_window_opened",
-                "identical_group": g,
-                "no_buy_until": dt.date.fromordinal(until).isoformat(),
-                "text": f"A loss is realized in {g}: do not buy it in any household account until {dt.date.fromordinal(until).isoformat()}.",
-            }
-        )
-    if len(trades) > LARGE_TRADE_LIST:
-        out.append(
-            {"kind": "large_trade_list", "tickets": len(trades), "threshold": LARGE_TRADE_LIST}
         )
     return out
 

@@ -71,24 +71,56 @@ def _where(t: Trade) -> str:
     return f"{t.side} {t.shares} {t.symbol} in {t.account}"
 
 
-def check(snapshot: Snapshot, trades: list[Trade], policy: CheckPolicy) -> list[str]:
-    """Every hard-constraint violation of ``trades`` (empty list = the trade list is valid)."""
+class CheckIndex:
+    """What the checker derives from the snapshot alone (before looking at any trade): the
+    securities, accounts and lots by key, the holdings and values before trading and the
+    wash-sale window. Built once per snapshot; :func:`check` builds it when not given one (the
+    engine builds it while the solver runs). Read-only once built."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        s = snapshot
+        self.snapshot = s
+        self.price = {x.symbol: x.price for x in s.securities}
+        self.sec = {x.symbol: x for x in s.securities}
+        self.accounts = {a.id: a for a in s.accounts}
+        self.lots = {lt.lot_id: lt for lt in s.lots}
+        self.wash = _WashIndex(s)
+        held: dict[tuple[str, str], Decimal] = {}
+        for lt in s.lots:
+            held[(lt.account, lt.symbol)] = held.get((lt.account, lt.symbol), ZERO) + lt.quantity
+        self.held = held
+        acc_value = {a.id: a.cash for a in s.accounts}
+        for (acc, sym), q in held.items():
+            acc_value[acc] += q * self.price[sym]
+        self.acc_value = acc_value
+        self.V = sum(acc_value.values(), Decimal(0))
+
+
+def check(
+    snapshot: Snapshot,
+    trades: list[Trade],
+    policy: CheckPolicy,
+    index: CheckIndex | None = None,
+) -> list[str]:
+    """Every hard-constraint violation of ``trades`` (empty list = the trade list is valid).
+
+    ``index`` (optional) is :class:`CheckIndex` of this very snapshot."""
     s = snapshot
+    if index is None or index.snapshot is not s:
+        index = CheckIndex(s)
     errors: list[str] = []
-    price = {x.symbol: x.price for x in s.securities}
-    sec = {x.symbol: x for x in s.securities}
-    accounts = {a.id: a for a in s.accounts}
-    lots = {lt.lot_id: lt for lt in s.lots}
-    wash = _WashIndex(s)
+    price, sec, accounts, lots, wash = (
+        index.price,
+        index.sec,
+        index.accounts,
+        index.lots,
+        index.wash,
+    )
 
     # ---------------------------------------------------------------- values before trading
-    held: dict[tuple[str, str], Decimal] = {}
-    for lt in s.lots:
-        held[(lt.account, lt.symbol)] = held.get((lt.account, lt.symbol), ZERO) + lt.quantity
-    acc_value = {a.id: a.cash for a in s.accounts}
-    for (acc, sym), q in held.items():
-        acc_value[acc] += q * price[sym]
-    V = sum(acc_value.values(), Decimal(0))
+    held = dict(index.held)  # becomes the holdings after trading below
+    acc_value = index.acc_value
+    V = index.V
 
     # ---------------------------------------------------------------- per-trade checks
     cash = {a.id: a.cash for a in s.accounts}

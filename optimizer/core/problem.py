@@ -495,17 +495,31 @@ class SolverData:
         """cvxpy's flattened parameter vector (column-major values, constant 1 at the end)."""
         vec = np.zeros(self.n_par)
         vec[self.const_col] = 1.0
-        for name, col, size, sign in self.params:
-            val = np.asarray(values[name], dtype=float)
-            flat = val.ravel(order="F")
+        for name, col, size, _sign in self.params:
+            flat = np.asarray(values[name], dtype=float).ravel(order="F")
             if flat.size != size:
                 raise ValueError(f"parameter {name}: {flat.size} values for size {size}")
-            if sign == "nonneg" and size and flat.min() < 0:
-                raise ValueError(f"parameter {name} must be nonnegative")
-            if sign == "nonpos" and size and flat.max() > 0:
-                raise ValueError(f"parameter {name} must be nonpositive")
             vec[col : col + size] = flat
+        # the signs, checked on the whole vector at once (the parameter is named on failure)
+        nonneg, nonpos = self._sign_cols
+        if (nonneg.size and vec[nonneg].min() < 0) or (nonpos.size and vec[nonpos].max() > 0):
+            for name, col, size, sign in self.params:
+                part = vec[col : col + size]
+                if sign == "nonneg" and size and part.min() < 0:
+                    raise ValueError(f"parameter {name} must be nonnegative")
+                if sign == "nonpos" and size and part.max() > 0:
+                    raise ValueError(f"parameter {name} must be nonpositive")
         return vec
+
+    @functools.cached_property
+    def _sign_cols(self) -> tuple[np.ndarray, np.ndarray]:
+        """The columns of the vector that must be nonnegative and nonpositive."""
+
+        def cols(want: str) -> np.ndarray:
+            parts = [np.arange(c, c + n) for _, c, n, sign in self.params if sign == want]
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=np.intp)
+
+        return cols("nonneg"), cols("nonpos")
 
     def problem_data(self, values: dict[str, Any]) -> tuple[dict[str, Any], float]:
         """The solver's data dictionary (as ``ConicSolver.apply`` builds it) and the offset."""

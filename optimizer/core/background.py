@@ -20,7 +20,6 @@ from __future__ import annotations
 import decimal
 import os
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -72,11 +71,8 @@ class Prepared:
         context = self._context
 
         def step() -> Any:
-            try:
-                with decimal.localcontext(context), one_blas_thread():
-                    return fn()
-            finally:
-                time.sleep(0)  # let a thread waiting for the GIL (the run's) take it now
+            with decimal.localcontext(context), one_blas_thread():
+                return fn()
 
         self._steps[name] = _executor().submit(step)
 

@@ -315,11 +315,12 @@ def _postprocess(
             removed = orders[:1]
         if round_no == MAX_ROUNDS - 1 and best is not None:
             break  # a re-solve now would never be rounded: the best trade list stands
+        sold_pairs = [o.pair for o in removed if o.side == "sell"]
+        if sold_pairs:
+            # every lot of a pair whose sale was removed (its sold lots among them)
+            xu[np.isin(ev.lot_pair, sold_pairs)] = 0.0
         for o in removed:
-            if o.side == "sell":
-                xu[list(o.lots)] = 0.0
-                xu[ev.lot_pair == o.pair] = 0.0
-            else:
+            if o.side == "buy":
                 bu[o.pair] = 0.0
         sol = run.solve(xu, bu)
         if sol.status == "infeasible":

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from optimizer.core import kernels
 from optimizer.core.errors import InvalidSnapshot
 from optimizer.core.scenarios import Settings
 from optimizer.core.snapshot import (
@@ -364,7 +365,7 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
     A = incidence(pair_sec, n)
     Ea = incidence(lot_acc, n_acc)
     Eb = incidence(pair_acc, n_acc)
-    h0 = S @ lot_u
+    h0 = kernels.csr_matvec(S, lot_u)
     acc_value = np.array([float(v) for v in acc_value_dec])
     cash0 = np.array([float(a.cash) for a in accounts]) / V
     raise_dec = [a.cash_to_raise for a in accounts]
@@ -408,7 +409,7 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
     )
 
     # ------------------------------------------------------------ targets
-    w0 = A @ h0
+    w0 = kernels.csr_matvec(A, h0)
     t_sec = np.zeros(n)
     if s.targets.securities:
         for sym, wt in s.targets.securities.items():
@@ -458,7 +459,7 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
             for i in members:
                 t_sec[i] = tgt * (w0[i] / held if held > 0 else 1.0 / len(members))
     elif s.targets.securities:
-        implied = Mc @ t_sec
+        implied = kernels.csr_matvec(Mc, t_sec)
         for c in range(C):
             if np.isnan(class_target[c]):
                 class_target[c] = float(implied[c])
@@ -499,7 +500,7 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
         sigma = sigma_full
         dev_labels = list(used)
         if s.targets.securities or not s.targets.asset_classes:
-            t_dev = D @ t_sec
+            t_dev = kernels.csr_matvec(D, t_sec)
         else:
             t_dev = np.zeros(m)
             for t in s.targets.asset_classes:

@@ -449,6 +449,8 @@ def repair(
     ``xu``/``bu`` are the (direction-fixed) bounds: a lot or pair with a zero bound is never
     increased, so repairs never create a forbidden trade.
     """
+    if ev.feasible(dz):
+        return True  # nothing to repair (the common case after rounding)
     pd = ev.pd
     all_lots = np.arange(pd.L)
     all_pairs = np.arange(pd.P)

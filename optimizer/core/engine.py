@@ -318,7 +318,9 @@ def _postprocess(
         sold_pairs = [o.pair for o in removed if o.side == "sell"]
         if sold_pairs:
             # every lot of a pair whose sale was removed (its sold lots among them)
-            xu[np.isin(ev.lot_pair, sold_pairs)] = 0.0
+            removed_pair = np.zeros(pd.P, dtype=bool)
+            removed_pair[sold_pairs] = True
+            xu[removed_pair[ev.lot_pair]] = 0.0
         for o in removed:
             if o.side == "buy":
                 bu[o.pair] = 0.0

@@ -106,7 +106,7 @@ def _structure_key(pd: ProblemData, solver: str) -> str:
     for arr in (pd.lot_sec, pd.lot_acc, pd.pair_acc, pd.pair_sec):
         h.update(np.ascontiguousarray(arr, dtype=np.int64).tobytes())
     for mat in (pd.D, pd.Mc):
-        m = sp.csr_matrix(mat)
+        m = mat if isinstance(mat, sp.csr_matrix) else sp.csr_matrix(mat)
         h.update(repr(m.shape).encode())
         h.update(m.indptr.tobytes())
         h.update(m.indices.tobytes())

@@ -138,6 +138,7 @@ class ProblemData:
     groups: list[str]
     acc_value: np.ndarray  # (n_acc) dollars before trading
     lot_mv_dec: list[Decimal]  # (L) quantity x price of each lot, dollars, exact (do not modify)
+    lot_gain_dec: list[Decimal]  # (L) quantity x price - cost_basis, dollars, exact (do not modify)
     fractional: np.ndarray  # (n_acc) bool
     raise_w: np.ndarray  # (n_acc) cash to raise (withdrawn after trading), weights of V
     invested: float  # s = 1 - sum(raise_w): share of V that stays invested
@@ -227,13 +228,6 @@ class ProblemData:
     def lot_index(self) -> dict[str, int]:
         """The index of each lot by its id."""
         return {lt.lot_id: j for j, lt in enumerate(self.snapshot.lots)}
-
-    @functools.cached_property
-    def lot_gain_dec(self) -> list[Decimal]:
-        """``quantity x price - cost_basis`` of each lot (dollars, exact)."""
-        return [
-            mv - lt.cost_basis for lt, mv in zip(self.snapshot.lots, self.lot_mv_dec, strict=True)
-        ]
 
     def lot_gain_ratios(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(gN, gS, gL)``: taxable realized gain per unit sale weight, all / short / long term."""
@@ -346,13 +340,15 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
     V = float(V_dec)
     if V <= 0:
         raise InvalidSnapshot("accounts", "the household has no value (no cash and no positions)")
-    lot_u = np.array([float(mv) for mv in lot_mv_dec]) / V
-    lot_g = np.array(
-        [
-            float(Decimal(1) - lt.cost_basis / mv) if mv > 0 else 0.0
-            for lt, mv in zip(lots, lot_mv_dec, strict=True)
-        ]
-    )
+    lot_mv = np.array([float(mv) for mv in lot_mv_dec])
+    lot_u = lot_mv / V
+    # gain per unit of value sold: the exact gain over the value, divided in floats (the sign
+    # is the exact gain's: a float keeps the sign and the zero of the Decimal it comes from)
+    lot_gain_dec = [mv - lt.cost_basis for lt, mv in zip(lots, lot_mv_dec, strict=True)]
+    lot_gain = np.array([float(g) for g in lot_gain_dec])
+    positive = lot_mv > 0
+    lot_g = np.zeros(L)
+    lot_g[positive] = lot_gain[positive] / lot_mv[positive]
     acc_taxable = np.array([a.taxable for a in accounts], dtype=bool)
     lot_taxable = acc_taxable[lot_acc] if L else np.zeros(0, dtype=bool)
     lot_lt = np.array(lot_lt_l, dtype=bool)
@@ -713,6 +709,7 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
         groups=groups,
         acc_value=acc_value,
         lot_mv_dec=lot_mv_dec,
+        lot_gain_dec=lot_gain_dec,
         fractional=np.array([a.allows_fractional for a in accounts], dtype=bool),
         raise_w=raise_w,
         invested=invested,

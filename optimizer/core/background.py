@@ -54,36 +54,54 @@ def _executor() -> ThreadPoolExecutor:
 
 
 class Prepared:
-    """Named steps started on the helper thread; :meth:`get` returns a step's value (or raises
-    its exception), waiting for it if needed."""
+    """Named steps run one after the other on the helper thread (one job per run: queuing a
+    job costs more than a small step); :meth:`get` returns a step's value (or raises its
+    exception), waiting for it if needed."""
 
     def __init__(self) -> None:
-        self._steps: dict[str, Future[Any] | Callable[[], Any]] = {}
-        self._values: dict[str, Any] = {}
-        self._background = enabled()
+        self._steps: list[tuple[str, Callable[[], Any]]] = []
+        self._done: dict[str, tuple[bool, Any]] = {}
+        self._cond = threading.Condition()
+        self._job: Future[None] | None = None
         self._context = decimal.getcontext().copy()
 
     def start(self, name: str, fn: Callable[[], Any]) -> None:
-        """Queue ``fn`` (run later on the caller's thread when the helper is disabled)."""
-        if not self._background:
-            self._steps[name] = fn
-            return
-        context = self._context
+        """Add a step (they start together, at :meth:`launch`)."""
+        self._steps.append((name, fn))
 
-        def step() -> Any:
-            with decimal.localcontext(context), one_blas_thread():
-                return fn()
+    def launch(self) -> None:
+        """Start the steps on the helper thread (or leave them to :meth:`get`, inline, when
+        the helper is disabled)."""
+        if self._steps and enabled():
+            self._job = _executor().submit(self._run)
 
-        self._steps[name] = _executor().submit(step)
+    def _run(self) -> None:
+        with decimal.localcontext(self._context), one_blas_thread():
+            for name, fn in self._steps:
+                try:
+                    result: tuple[bool, Any] = (True, fn())
+                except BaseException as exc:  # handed to the caller by get()
+                    result = (False, exc)
+                with self._cond:
+                    self._done[name] = result
+                    self._cond.notify_all()
 
     def get(self, name: str) -> Any:
-        if name not in self._values:
-            step = self._steps.pop(name)
-            self._values[name] = step.result() if isinstance(step, Future) else step()
-        return self._values[name]
-
-    def wait(self) -> None:
-        """Wait for every step still running (their errors are raised by :meth:`get`)."""
-        for step in self._steps.values():
-            if isinstance(step, Future):
-                step.exception()
+        if self._job is None:  # inline: run the step now (once)
+            if name not in self._done:
+                fn = dict(self._steps)[name]
+                try:
+                    self._done[name] = (True, fn())
+                except Exception as exc:
+                    self._done[name] = (False, exc)
+        else:
+            with self._cond:
+                while name not in self._done:
+                    if self._job.done() and name not in self._done:
+                        self._job.result()  # the job itself failed: raise its error
+                        raise RuntimeError(f"helper step {name!r} did not run")
+                    self._cond.wait(0.05)
+        ok, value = self._done[name]
+        if not ok:
+            raise value
+        return value

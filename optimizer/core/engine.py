@@ -371,6 +371,7 @@ def solve(
         prep.start("input_flags", lambda: input_flags(pd))
         prep.start("available_gains", lambda: (available_gains(pd), pd.lot_index)[0])
         prep.start("input_sha256", snapshot.sha256)
+    prep.launch()
     policy = CheckPolicy(no_short_term_gains=settings.no_short_term_gains)
 
     xu0, bu0 = base_bounds(pd)

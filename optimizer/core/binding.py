@@ -305,23 +305,29 @@ def binding_constraints(
     return out
 
 
-def nature_facts(pd: ProblemData, trades: list[Trade]) -> list[dict[str, Any]]:
-    """Facts about the kind of job the constraints leave (e.g. a loss-only transition)."""
-    s = pd.snapshot
-    out: list[dict[str, Any]] = []
+def gain_lots(pd: ProblemData) -> tuple[int, int]:
+    """Taxable lots with a gain before trading: ``(short term, long term)``."""
     st_gain_lots = lt_gain_lots = 0
-    lt_gain_value = Decimal(0)
     for g, taxable, long_term in zip(
         pd.lot_gain_dec, pd.lot_taxable.tolist(), pd.lot_lt.tolist(), strict=True
     ):
-        if not taxable:
-            continue
-        if g > 0:
+        if taxable and g > 0:
             if long_term:
                 lt_gain_lots += 1
-                lt_gain_value += g
             else:
                 st_gain_lots += 1
+    return st_gain_lots, lt_gain_lots
+
+
+def nature_facts(
+    pd: ProblemData, trades: list[Trade], counts: tuple[int, int] | None = None
+) -> list[dict[str, Any]]:
+    """Facts about the kind of job the constraints leave (e.g. a loss-only transition).
+
+    ``counts`` is :func:`gain_lots` of ``pd`` (computed when not given)."""
+    s = pd.snapshot
+    out: list[dict[str, Any]] = []
+    st_gain_lots, lt_gain_lots = gain_lots(pd) if counts is None else counts
     no_st = pd.settings.no_short_term_gains
     cap = s.budgets.max_net_realized_gain
     if no_st and lt_gain_lots == 0 and st_gain_lots > 0:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
@@ -39,6 +39,7 @@ from optimizer.core.binding import (
     binding_constraints,
     diagnose,
     flags,
+    gain_lots,
     input_flags,
     nature_facts,
 )
@@ -261,11 +262,18 @@ def _fixed_solve(
         x[xu == 0] = 0.0
         b[bu == 0] = 0.0
         return replace(sol0, x=x, b=b), xu, bu
-    attempts: list[Directions] = [dirs]
+    sol = run.solve(xu, bu)
+    if sol.status != "infeasible":
+        return sol, xu, bu
+    # the fallbacks, tried in turn: no hold-back of small flows, then the ambiguous groups
+    # the other way round
+    fallbacks: list[Callable[[Directions], Directions]] = []
     if hold > 1e-6:
-        attempts.append(decide_directions(pd, sol0.x, sol0.b, hold_below=1e-6))
-    attempts.append(flip_ambiguous(pd, sol0.x, sol0.b, attempts[-1]))
-    for d in attempts:
+        fallbacks.append(lambda _d: decide_directions(pd, sol0.x, sol0.b, hold_below=1e-6))
+    fallbacks.append(lambda d: flip_ambiguous(pd, sol0.x, sol0.b, d))
+    d = dirs
+    for make in fallbacks:
+        d = make(d)
         xu, bu = d.bounds(pd, xu0, bu0)
         sol = run.solve(xu, bu)
         if sol.status != "infeasible":
@@ -370,6 +378,7 @@ def solve(
     if not opts.summary_only:
         prep.start("input_flags", lambda: input_flags(pd))
         prep.start("available_gains", lambda: (available_gains(pd), pd.lot_index)[0])
+        prep.start("gain_lots", lambda: gain_lots(pd))
         prep.start("input_sha256", snapshot.sha256)
     prep.launch()
     policy = CheckPolicy(no_short_term_gains=settings.no_short_term_gains)
@@ -416,7 +425,7 @@ def solve(
             estimate=opts.explain != "none",
             available=prep.get("available_gains"),
         )
-        facts = nature_facts(pd, trades)
+        facts = nature_facts(pd, trades, prep.get("gain_lots"))
         review_flags = flags(pd, trades, prep.get("input_flags"))
     forecast_rows: list[dict[str, Any]] = []
     forecast_info: list[SolverInfo] = []

@@ -19,21 +19,21 @@ from __future__ import annotations
 
 import decimal
 import os
+import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from optimizer.core.blas import one_blas_thread
 
 _lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
+_queue: queue.SimpleQueue[Prepared] | None = None
 
 
 def _reset_after_fork() -> None:
-    # the helper thread does not exist in a forked child: start a new pool there on first use
-    global _pool, _lock
-    _pool = None
+    # the helper thread does not exist in a forked child: start a new one there on first use
+    global _queue, _lock
+    _queue = None
     _lock = threading.Lock()
 
 
@@ -45,24 +45,41 @@ def enabled() -> bool:
     return os.environ.get("OPTIMIZER_BACKGROUND", "1") != "0"
 
 
-def _executor() -> ThreadPoolExecutor:
-    global _pool
+def _helper() -> queue.SimpleQueue[Prepared]:
+    """The helper thread's queue of jobs (the thread is started on first use)."""
+    global _queue
     with _lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="optimizer-prep")
-        return _pool
+        if _queue is None:
+            jobs: queue.SimpleQueue[Prepared] = queue.SimpleQueue()
+            threading.Thread(
+                target=_serve, args=(jobs,), name="optimizer-prep", daemon=True
+            ).start()
+            _queue = jobs
+        return _queue
+
+
+def _serve(jobs: queue.SimpleQueue[Prepared]) -> None:
+    while True:
+        jobs.get()._run()
 
 
 class Prepared:
     """Named steps run one after the other on the helper thread (one job per run: queuing a
     job costs more than a small step); :meth:`get` returns a step's value (or raises its
-    exception), waiting for it if needed."""
+    exception), waiting for it if needed.
+
+    The helper starts a step only while the run does not need the interpreter: while it is
+    inside the solver (between :meth:`solver_starts` and :meth:`solver_ends`) or waiting in
+    :meth:`get`. A step it is running when the solver returns is finished first (one step is
+    a fraction of a solve), so the run never waits for more than one step."""
 
     def __init__(self) -> None:
         self._steps: list[tuple[str, Callable[[], Any]]] = []
         self._done: dict[str, tuple[bool, Any]] = {}
         self._cond = threading.Condition()
-        self._job: Future[None] | None = None
+        self._launched = False
+        self._run_idle = False  # the run is in the solver or waiting for a step
+        self._closed = False  # the run is over: steps not started are skipped
         self._context = decimal.getcontext().copy()
 
     def start(self, name: str, fn: Callable[[], Any]) -> None:
@@ -73,34 +90,68 @@ class Prepared:
         """Start the steps on the helper thread (or leave them to :meth:`get`, inline, when
         the helper is disabled)."""
         if self._steps and enabled():
-            self._job = _executor().submit(self._run)
+            self._launched = True
+            _helper().put(self)
+
+    def solver_starts(self) -> None:
+        """The run enters the solver (which releases the GIL): the helper may go on."""
+        if self._launched and len(self._done) < len(self._steps):
+            with self._cond:
+                self._run_idle = True
+                self._cond.notify_all()
+
+    def solver_ends(self) -> None:
+        """The run is back in Python: the helper starts no new step."""
+        if self._run_idle:
+            with self._cond:
+                self._run_idle = False
+
+    def close(self) -> None:
+        """The run is over (returned or raised): the helper starts no further step of it."""
+        if self._launched:
+            with self._cond:
+                self._closed = True
+                self._cond.notify_all()
 
     def _run(self) -> None:
-        with decimal.localcontext(self._context), one_blas_thread():
-            for name, fn in self._steps:
-                try:
-                    result: tuple[bool, Any] = (True, fn())
-                except BaseException as exc:  # handed to the caller by get()
-                    result = (False, exc)
-                with self._cond:
-                    self._done[name] = result
-                    self._cond.notify_all()
+        """The steps, on the helper thread: every outcome (value or error) is handed over."""
+        try:
+            with decimal.localcontext(self._context), one_blas_thread():
+                for name, fn in self._steps:
+                    with self._cond:
+                        while not (self._run_idle or self._closed):
+                            self._cond.wait()
+                        if self._closed:
+                            return
+                    try:
+                        result: tuple[bool, Any] = (True, fn())
+                    except Exception as exc:  # handed to the caller by get()
+                        result = (False, exc)
+                    with self._cond:
+                        self._done[name] = result
+                        self._cond.notify_all()
+        except BaseException as exc:  # the helper itself failed: every step left gets it
+            with self._cond:
+                for name, _fn in self._steps:
+                    self._done.setdefault(name, (False, exc))
+                self._cond.notify_all()
 
     def get(self, name: str) -> Any:
-        if self._job is None:  # inline: run the step now (once)
+        if not self._launched:  # inline: run the step now (once)
             if name not in self._done:
                 fn = dict(self._steps)[name]
                 try:
                     self._done[name] = (True, fn())
                 except Exception as exc:
                     self._done[name] = (False, exc)
-        else:
+        elif name not in self._done:
             with self._cond:
+                idle = self._run_idle
+                self._run_idle = True  # waiting: the helper may run every step it has left
+                self._cond.notify_all()
                 while name not in self._done:
-                    if self._job.done() and name not in self._done:
-                        self._job.result()  # the job itself failed: raise its error
-                        raise RuntimeError(f"helper step {name!r} did not run")
-                    self._cond.wait(0.05)
+                    self._cond.wait()
+                self._run_idle = idle
         ok, value = self._done[name]
         if not ok:
             raise value

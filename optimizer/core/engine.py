@@ -123,6 +123,7 @@ class _Run:
 
     def __init__(self, pd: ProblemData, solver: str, options: dict[str, Any], opts: RunOptions):
         self.pd = pd
+        self.prepared: Prepared | None = None  # told when the run enters and leaves the solver
         self.solver = solver
         self.options = options
         self.opts = opts
@@ -155,7 +156,14 @@ class _Run:
             self._values[relax] = vals
         vals = {**vals, "xu": np.asarray(xu, dtype=float), "bu": np.asarray(bu, dtype=float)}
         t0 = time.perf_counter()
-        sol = self.model.solve(vals, self.options)
+        prepared = self.prepared
+        if prepared is not None:
+            prepared.solver_starts()
+        try:
+            sol = self.model.solve(vals, self.options)
+        finally:
+            if prepared is not None:
+                prepared.solver_ends()
         self.solve_wall += time.perf_counter() - t0 - sol.compile_time
         self.solves += 1
         self.iterations += sol.iterations
@@ -372,101 +380,109 @@ def solve(
     # what depends on the input alone is prepared on a helper thread while the solver runs
     # (optimizer.core.background): the same values, in less wall time
     prep = Prepared()
-    prep.start("evaluator", lambda: Evaluator(pd))
-    prep.start("metrics_before", lambda: portfolio_metrics(pd, [], after=False))
-    prep.start("check_index", lambda: CheckIndex(snapshot))
-    if not opts.summary_only:
-        prep.start("input_flags", lambda: input_flags(pd))
-        prep.start("available_gains", lambda: (available_gains(pd), pd.lot_index)[0])
-        prep.start("gain_lots", lambda: gain_lots(pd))
-        prep.start("input_sha256", snapshot.sha256)
-    prep.launch()
-    policy = CheckPolicy(no_short_term_gains=settings.no_short_term_gains)
+    try:
+        prep.start("evaluator", lambda: Evaluator(pd))
+        prep.start("metrics_before", lambda: portfolio_metrics(pd, [], after=False))
+        prep.start("check_index", lambda: CheckIndex(snapshot))
+        if not opts.summary_only:
+            prep.start("input_flags", lambda: input_flags(pd))
+            prep.start("available_gains", lambda: (available_gains(pd), pd.lot_index)[0])
+            prep.start("gain_lots", lambda: gain_lots(pd))
+            prep.start("input_sha256", snapshot.sha256)
+        prep.launch()
+        run.prepared = prep
+        policy = CheckPolicy(no_short_term_gains=settings.no_short_term_gains)
 
-    xu0, bu0 = base_bounds(pd)
-    final: ContinuousSolution
-    sol0: ContinuousSolution
-    ev: Evaluator
-    if not xu0.any() and not bu0.any():
-        ev = prep.get("evaluator")
-        dz = Discrete(np.zeros(pd.L), np.zeros(pd.P))
-        if ev.violations(dz):
-            raise _infeasible(
-                run, "nothing may be traded but the current portfolio breaks a hard constraint"
+        xu0, bu0 = base_bounds(pd)
+        final: ContinuousSolution
+        sol0: ContinuousSolution
+        ev: Evaluator
+        if not xu0.any() and not bu0.any():
+            ev = prep.get("evaluator")
+            dz = Discrete(np.zeros(pd.L), np.zeros(pd.P))
+            if ev.violations(dz):
+                raise _infeasible(
+                    run, "nothing may be traded but the current portfolio breaks a hard constraint"
+                )
+            sol0 = final = ContinuousSolution(
+                "optimal", np.zeros(pd.L), np.zeros(pd.P), 0.0, 0.0, 0
             )
-        sol0 = final = ContinuousSolution("optimal", np.zeros(pd.L), np.zeros(pd.P), 0.0, 0.0, 0)
-    else:
-        sol0 = run.solve(xu0, bu0)
-        if sol0.status == "infeasible":
-            raise _infeasible(run, "no trade list satisfies every hard constraint")
-        sol1, xu1, bu1 = _fixed_solve(run, sol0, xu0, bu0)
-        ev = prep.get("evaluator")
-        dz, final = _postprocess(run, ev, sol1, xu1, bu1)
-    trades = build_trades(pd, ev, dz)
-    violations = check(snapshot, trades, policy, prep.get("check_index"))
-    if violations:
-        raise CheckFailed(violations)
+        else:
+            sol0 = run.solve(xu0, bu0)
+            if sol0.status == "infeasible":
+                raise _infeasible(run, "no trade list satisfies every hard constraint")
+            sol1, xu1, bu1 = _fixed_solve(run, sol0, xu0, bu0)
+            ev = prep.get("evaluator")
+            dz, final = _postprocess(run, ev, sol1, xu1, bu1)
+        trades = build_trades(pd, ev, dz)
+        violations = check(snapshot, trades, policy, prep.get("check_index"))
+        if violations:
+            raise CheckFailed(violations)
 
-    metrics = {
-        "before": prep.get("metrics_before"),
-        "after": portfolio_metrics(pd, trades, after=True),
-    }
-    binding: list[dict[str, Any]] = []
-    facts: list[dict[str, Any]] = []
-    review_flags: list[dict[str, Any]] = []
-    if not opts.summary_only:
-        explain_fn = run.solve if opts.explain == "resolve" and run.solves else None
-        binding = binding_constraints(
-            pd,
-            final,
-            sol0,
-            trades,
-            explain_fn,
-            estimate=opts.explain != "none",
-            available=prep.get("available_gains"),
-        )
-        facts = nature_facts(pd, trades, prep.get("gain_lots"))
-        review_flags = flags(pd, trades, prep.get("input_flags"))
-    forecast_rows: list[dict[str, Any]] = []
-    forecast_info: list[SolverInfo] = []
-    if opts.forecast and snapshot.forecast_years > 0:
-        from optimizer.core.forecast import forecast
+        metrics = {
+            "before": prep.get("metrics_before"),
+            "after": portfolio_metrics(pd, trades, after=True),
+        }
+        binding: list[dict[str, Any]] = []
+        facts: list[dict[str, Any]] = []
+        review_flags: list[dict[str, Any]] = []
+        if not opts.summary_only:
+            explain_fn = run.solve if opts.explain == "resolve" and run.solves else None
+            binding = binding_constraints(
+                pd,
+                final,
+                sol0,
+                trades,
+                explain_fn,
+                estimate=opts.explain != "none",
+                available=prep.get("available_gains"),
+            )
+            facts = nature_facts(pd, trades, prep.get("gain_lots"))
+            review_flags = flags(pd, trades, prep.get("input_flags"))
+        # the last of the helper's steps: taken before the forecast's runs queue theirs
+        input_sha256 = "" if opts.summary_only else prep.get("input_sha256")
+        forecast_rows: list[dict[str, Any]] = []
+        forecast_info: list[SolverInfo] = []
+        if opts.forecast and snapshot.forecast_years > 0:
+            from optimizer.core.forecast import forecast
 
-        forecast_rows = forecast(
-            snapshot, trades, metrics, settings, solver_name, opts, solved=forecast_info
+            forecast_rows = forecast(
+                snapshot, trades, metrics, settings, solver_name, opts, solved=forecast_info
+            )
+        info = SolverInfo(
+            name=solver_name,
+            solver_version=_pkg_version(solver_name.lower()),
+            cvxpy_version=cp.__version__,
+            status=final.status,
+            iterations=run.iterations,
+            objective=ev.objective(dz) * pd.V,
+            solves=run.solves,
+            compiled_reused=run.reused,
+            solve_time_s=run.solve_time,
+            core_time_s=time.perf_counter() - t_start,
+            compile_time_s=run.compile_time + sum(f.compile_time_s for f in forecast_info),
+            forecast_solves=sum(f.solves for f in forecast_info),
+            forecast_solve_time_s=sum(f.solve_time_s for f in forecast_info),
+            solve_wall_time_s=run.solve_wall,
         )
-    input_sha256 = "" if opts.summary_only else prep.get("input_sha256")
-    info = SolverInfo(
-        name=solver_name,
-        solver_version=_pkg_version(solver_name.lower()),
-        cvxpy_version=cp.__version__,
-        status=final.status,
-        iterations=run.iterations,
-        objective=ev.objective(dz) * pd.V,
-        solves=run.solves,
-        compiled_reused=run.reused,
-        solve_time_s=run.solve_time,
-        core_time_s=time.perf_counter() - t_start,
-        compile_time_s=run.compile_time + sum(f.compile_time_s for f in forecast_info),
-        forecast_solves=sum(f.solves for f in forecast_info),
-        forecast_solve_time_s=sum(f.solve_time_s for f in forecast_info),
-        solve_wall_time_s=run.solve_wall,
-    )
-    return Result(
-        status="optimal" if trades else "nothing_to_do",
-        mode=snapshot.mode,
-        scenario=settings.scenario,
-        as_of=snapshot.as_of.isoformat(),
-        input_sha256=input_sha256,
-        trades=trades,
-        metrics=metrics,
-        binding_constraints=binding,
-        facts=facts,
-        flags=review_flags,
-        solver=info,
-        forecast=forecast_rows,
-        settings=_settings_dict(settings),
-    )
+        return Result(
+            status="optimal" if trades else "nothing_to_do",
+            mode=snapshot.mode,
+            scenario=settings.scenario,
+            as_of=snapshot.as_of.isoformat(),
+            input_sha256=input_sha256,
+            trades=trades,
+            metrics=metrics,
+            binding_constraints=binding,
+            facts=facts,
+            flags=review_flags,
+            solver=info,
+            forecast=forecast_rows,
+            settings=_settings_dict(settings),
+        )
+
+    finally:
+        prep.close()  # the helper skips what the run no longer needs
 
 
 def _settings_dict(st: Settings) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from optimizer.core import kernels
-from optimizer.core.model import ProblemData
+from optimizer.core.model import ProblemData, term_bucket
 from optimizer.core.result import Trade, cents
 from optimizer.core.snapshot import CASH_CLASS, Snapshot, is_long_term
 
@@ -101,7 +101,7 @@ def unrealized(s: Snapshot, sold: dict[str, Decimal]) -> dict[str, Decimal]:
 def _unrealized_run(pd: ProblemData, sold: dict[str, Decimal]) -> dict[str, Decimal]:
     """:func:`unrealized` from the run's sums over whole lots: a lot sold (in part) leaves its
     bucket and what stays of it comes back (exact: every term is an exact Decimal)."""
-    st_g, st_l, lt_g, lt_l = pd.unrealized_sums
+    sums = list(pd.unrealized_sums)
     if sold:
         s = pd.snapshot
         whole = pd.lot_unrealized_dec
@@ -112,32 +112,15 @@ def _unrealized_run(pd: ProblemData, sold: dict[str, Decimal]) -> dict[str, Deci
             gain = whole[j]
             if gain is None:
                 continue
-            long_term = lt_flags[j]
-            # the whole lot leaves its bucket
-            if long_term:
-                if gain >= 0:
-                    lt_g -= gain
-                else:
-                    lt_l -= gain
-            elif gain >= 0:
-                st_g -= gain
-            else:
-                st_l -= gain
+            sums[term_bucket(gain, lt_flags[j])] -= gain  # the whole lot leaves its bucket
             lt = s.lots[j]
             q = lt.quantity - shares
             if q <= 0:
                 continue
             price = s.securities[int(pd.lot_sec[j])].price
             rest = q * price - lt.cost_basis * q / lt.quantity
-            if long_term:
-                if rest >= 0:
-                    lt_g += rest
-                else:
-                    lt_l += rest
-            elif rest >= 0:
-                st_g += rest
-            else:
-                st_l += rest
+            sums[term_bucket(rest, lt_flags[j])] += rest
+    st_g, st_l, lt_g, lt_l = sums
     return {
         "short_term_gains": cents(st_g),
         "short_term_losses": cents(st_l),

@@ -209,20 +209,11 @@ class ProblemData:
     def unrealized_sums(self) -> tuple[Decimal, Decimal, Decimal, Decimal]:
         """Unrealized short-term gains, short-term losses, long-term gains and long-term losses
         of the whole taxable lots (dollars, exact)."""
-        st_g = st_l = lt_g = lt_l = Decimal(0)
+        sums = [Decimal(0)] * 4
         for gain, long_term in zip(self.lot_unrealized_dec, self.lot_lt.tolist(), strict=True):
-            if gain is None:
-                continue
-            if long_term:
-                if gain >= 0:
-                    lt_g += gain
-                else:
-                    lt_l += gain
-            elif gain >= 0:
-                st_g += gain
-            else:
-                st_l += gain
-        return st_g, st_l, lt_g, lt_l
+            if gain is not None:
+                sums[term_bucket(gain, long_term)] += gain
+        return sums[0], sums[1], sums[2], sums[3]
 
     @functools.cached_property
     def lot_index(self) -> dict[str, int]:
@@ -233,6 +224,12 @@ class ProblemData:
         """``(gN, gS, gL)``: taxable realized gain per unit sale weight, all / short / long term."""
         g_tax = np.where(self.lot_taxable, self.lot_g, 0.0)
         return g_tax, np.where(self.lot_lt, 0.0, g_tax), np.where(self.lot_lt, g_tax, 0.0)
+
+
+def term_bucket(gain: Decimal, long_term: bool) -> int:
+    """Where a gain goes among short-term gains, short-term losses, long-term gains and
+    long-term losses (0 to 3; a zero gain counts as a gain)."""
+    return (2 if long_term else 0) + (0 if gain >= 0 else 1)
 
 
 # The 0/1 matrices (and their products) depend only on the structure of a run (which lot is in

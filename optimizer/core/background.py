@@ -4,15 +4,15 @@ Clarabel releases the GIL while it solves (the first solve of a run takes about 
 the Python work around it on a small account), so what depends on the snapshot alone can be
 computed meanwhile on a second core: the :class:`~optimizer.core.postprocess.Evaluator`, the
 exact per-lot figures and the metrics before trading, the independent checker's index of the
-snapshot and the input hash. The run asks for each result when it needs it
-(:meth:`Prepared.get`) and waits if the helper is not done yet; the values are the ones the run
-would have computed itself (same functions, same inputs, the caller's ``Decimal`` context and
-one BLAS thread), so the result is byte-identical either way.
+snapshot, the review flags that need no trade and the input hash. The run asks for each result
+when it needs it (:meth:`Prepared.get`) and waits if the helper is not done yet; the values are
+the ones the run would have computed itself (same functions, same inputs, the caller's
+``Decimal`` context and one BLAS thread), so the result is byte-identical either way.
 
-One helper thread per process, made on first use (and again in a forked child: a Celery worker
-forked from a parent that already used it starts its own). Steps are queued in the order the
-run needs them; a run whose steps wait behind another run's still gets the same values. With
-``OPTIMIZER_BACKGROUND=0`` in the environment everything runs inline (on the caller's thread).
+One helper thread per process, started on first use (and again in a forked child: a Celery
+worker forked from a parent that already used it starts its own). A run's steps are one job;
+jobs of runs from several threads take turns. With ``OPTIMIZER_BACKGROUND=0`` in the
+environment everything runs inline (on the caller's thread).
 """
 
 from __future__ import annotations

@@ -12,6 +12,10 @@
 6. Metrics before/after, binding-constraint facts (costs estimated from the duals, or measured
    by re-solving when ``RunOptions(explain="resolve")``), flags and the multi-year forecast.
 
+What depends on the input alone (the evaluator, the metrics before trading, the checker's index
+of the snapshot, the input flags and hash) is prepared on a helper thread while the solver runs
+(:mod:`optimizer.core.background`).
+
 Every solve of one run (and of the four scenarios of :func:`solve_scenarios`) uses the same
 compiled cvxpy problem: only parameter values change. ``Result.solver.solves`` counts them,
 ``solve_time_s`` adds up their solver-reported times and ``core_time_s`` is the whole call (the

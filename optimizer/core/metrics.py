@@ -31,7 +31,7 @@ import numpy as np
 from optimizer.core import kernels
 from optimizer.core.model import ProblemData, term_bucket
 from optimizer.core.result import Trade, cents
-from optimizer.core.snapshot import CASH_CLASS, Snapshot, is_long_term
+from optimizer.core.snapshot import CASH_CLASS, Snapshot
 
 ZERO = Decimal(0)
 
@@ -75,32 +75,10 @@ def cash_after(s: Snapshot, trades: list[Trade]) -> dict[str, Decimal]:
     return cash
 
 
-def unrealized(s: Snapshot, sold: dict[str, Decimal]) -> dict[str, Decimal]:
-    """Unrealized ST/LT gains and losses in taxable lots after selling ``sold`` shares per lot."""
-    out = {
-        k: ZERO
-        for k in ("short_term_gains", "short_term_losses", "long_term_gains", "long_term_losses")
-    }
-    taxable = {a.id for a in s.accounts if a.taxable}
-    price = {x.symbol: x.price for x in s.securities}
-    for lt in s.lots:
-        if lt.account not in taxable:
-            continue
-        q = lt.quantity - sold.get(lt.lot_id, ZERO)
-        if q <= 0:
-            continue
-        gain = q * price[lt.symbol] - lt.cost_basis * q / lt.quantity
-        term = "long_term" if is_long_term(lt, s.as_of) else "short_term"
-        if gain >= 0:
-            out[f"{term}_gains"] += gain
-        else:
-            out[f"{term}_losses"] += gain
-    return {k: cents(v) for k, v in out.items()}
-
-
 def _unrealized_run(pd: ProblemData, sold: dict[str, Decimal]) -> dict[str, Decimal]:
-    """:func:`unrealized` from the run's sums over whole lots: a lot sold (in part) leaves its
-    bucket and what stays of it comes back (exact: every term is an exact Decimal)."""
+    """Unrealized short/long-term gains and losses in taxable lots after selling ``sold`` shares
+    per lot, from the run's sums over whole lots: a lot sold (in part) leaves its bucket and what
+    stays of it comes back (exact: every term is an exact Decimal)."""
     sums = list(pd.unrealized_sums)
     if sold:
         s = pd.snapshot

@@ -298,22 +298,12 @@ class Evaluator:
         """Exact objective J (weights): lambda TE^2 + tax + bps cost + ticket fees + drag.
 
         All but lambda TE^2 compiled (:func:`optimizer.core.kernels.objective_terms`; the same
-        operations as :meth:`objective_numpy`, which the tests keep as its specification)."""
+        operations as the numpy form the tests keep as its specification)."""
         d, tax, lin, drag = kernels.objective_terms(
             self.kst, self.tax_args, self.k_lot, self.k_pair, self.drag_pair,
             _f64(dz.sell), _f64(dz.buy),
         )  # fmt: skip
         return float(self.te2(d) + tax + lin + drag)
-
-    def objective_numpy(self, dz: Discrete) -> float:
-        """:meth:`objective` in numpy."""
-        pd = self.pd
-        x, b = self.weights(dz)
-        d = self.deviation(x, b)
-        tickets = float(self.tickets_per_account(dz).sum())
-        lin = self.k_lot @ x + self.k_pair @ b + pd.ticket_fee_w * tickets
-        drag = self.drag_pair @ (b - self.to_pairs(x))
-        return float(self.te2(d) + self.tax(float(self.gN @ x), float(self.gS @ x)) + lin + drag)
 
     # ------------------------------------------------------------ constraints
 

@@ -66,6 +66,7 @@ from optimizer.core.postprocess import (
     round_solution,
 )
 from optimizer.core.problem import (
+    BoundsSolve,
     CompiledModel,
     ContinuousSolution,
     compiled_model,
@@ -143,36 +144,36 @@ class _Run:
         self.iterations = 0
         self.solve_time = 0.0
         self.solve_wall = 0.0
-        self._values: dict[frozenset[str], dict[str, Any]] = {}
+        # a solve function per set of lifted constraints (see CompiledModel.solver_for)
+        self._solvers: dict[frozenset[str], BoundsSolve] = {}
 
     def solve(
         self, xu: np.ndarray, bu: np.ndarray, relax: frozenset[str] = frozenset()
     ) -> ContinuousSolution:
-        # every parameter but the bounds is the same for all solves of a run: compute it once
-        vals = self._values.get(relax)
-        if vals is None:
+        solve_fn = self._solvers.get(relax)
+        if solve_fn is None:
+            # every parameter but the bounds is the same for all solves of a run: computed once
             vals = parameter_values(
                 self.pd, xu, bu, use_ticket_proxy=self.opts.use_ticket_proxy, relax=relax
             )
-            for name, v in vals.items():
-                if isinstance(v, np.ndarray) and name not in ("xu", "bu"):
-                    v.flags.writeable = False  # the compiled model remembers them by identity
-            self._values[relax] = vals
-        vals = {**vals, "xu": np.asarray(xu, dtype=float), "bu": np.asarray(bu, dtype=float)}
+            t0 = time.perf_counter()
+            solve_fn, compile_time = self.model.solver_for(vals, self.options)
+            self.compile_time += compile_time
+            self.solve_wall += time.perf_counter() - t0 - compile_time
+            self._solvers[relax] = solve_fn
         t0 = time.perf_counter()
         prepared = self.prepared
         if prepared is not None:
             prepared.solver_starts()
         try:
-            sol = self.model.solve(vals, self.options)
+            sol = solve_fn(xu, bu)
         finally:
             if prepared is not None:
                 prepared.solver_ends()
-        self.solve_wall += time.perf_counter() - t0 - sol.compile_time
+        self.solve_wall += time.perf_counter() - t0
         self.solves += 1
         self.iterations += sol.iterations
         self.solve_time += sol.solve_time
-        self.compile_time += sol.compile_time
         return sol
 
 

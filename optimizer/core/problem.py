@@ -42,7 +42,7 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +80,9 @@ SOLVER_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 _BOUNDS = ("xu", "bu")  # the parameters that change between the solves of one run
+
+# a run's solve function: the bounds xu, bu -> the continuous solution
+BoundsSolve = Callable[[np.ndarray, np.ndarray], "ContinuousSolution"]
 
 # reductions between our cvxpy problem and the solver that keep variable and constraint ids and
 # values as they are (so the solver's primal and dual vectors map straight back)
@@ -229,6 +232,39 @@ class CompiledModel:
             if name in self.par:
                 self.par[name].value = val
 
+    def _compile(self, values: dict[str, Any]) -> float:
+        """Compile on first use (the caller holds ``self.lock``); the seconds it took."""
+        if self.compiled is not None or self._fallback:
+            return 0.0
+        t0 = time.perf_counter()
+        self.assign(values)
+        self.compiled = SolverData.build(self)
+        self._fallback = self.compiled is None
+        return time.perf_counter() - t0
+
+    def solver_for(
+        self, values: dict[str, Any], options: dict[str, Any]
+    ) -> tuple[BoundsSolve, float]:
+        """A solve function for one run: every parameter is fixed to ``values`` but the bounds,
+        which each call passes (``solve(xu, bu)``), and the seconds spent compiling now (the
+        first use of a new structure).
+
+        With Clarabel called directly (:class:`RunSolver`) whatever does not depend on the
+        bounds (the parameter vector, A's values, q, the settings) is computed here once, so
+        the run's re-solves only make ``b``; otherwise each call goes through :meth:`solve`.
+        """
+        with self.lock:
+            compile_time = self._compile(values)
+            compiled = self.compiled
+            direct = compiled.run_solver(self, values, options) if compiled is not None else None
+        if direct is not None:
+            return direct.solve, compile_time
+
+        def through_model(xu: np.ndarray, bu: np.ndarray) -> ContinuousSolution:
+            return self.solve({**values, "xu": xu, "bu": bu}, options)
+
+        return through_model, compile_time
+
     def solve(self, values: dict[str, Any], options: dict[str, Any]) -> ContinuousSolution:
         """Assign ``values`` and solve; raise :class:`SolverFailed` on a numerical failure.
 
@@ -242,13 +278,7 @@ class CompiledModel:
         mapping falls back to ``problem.solve``.
         """
         with self.lock:
-            compile_time = 0.0
-            if self.compiled is None and not self._fallback:
-                t0 = time.perf_counter()
-                self.assign(values)
-                self.compiled = SolverData.build(self)
-                self._fallback = self.compiled is None
-                compile_time = time.perf_counter() - t0
+            compile_time = self._compile(values)
             if self.compiled is not None:
                 sol = self.compiled.solve(values, options)
             else:
@@ -342,6 +372,8 @@ class SolverData:
         self.q_map = q_map
         self.p_map = p_map
         self.x_id, self.x_sl, self.b_sl = x_var
+        self.n_x = self.x_sl.stop - self.x_sl.start
+        self.n_b = self.b_sl.stop - self.b_sl.start
         self.z_slices = z_slices
         self.cons = cons
         self.solver_name = conic.name()
@@ -357,9 +389,7 @@ class SolverData:
         self._b_map: tuple[sp.csr_matrix, np.ndarray, int] | None = None
         self._red_a: sp.csr_matrix | None = None
         self._bound_params = [p for p in params if p[0] in _BOUNDS]
-        self._run_key: tuple[Any, ...] | None = None
         self._settings: dict[str, Any] = {}
-        self._last_settings: tuple[dict[str, Any], dict[str, Any], Any] | None = None
         if self.direct:
             from cvxpy.reductions.solvers.conic_solvers.clarabel_conif import (
                 dims_to_solver_cones,
@@ -382,7 +412,7 @@ class SolverData:
                 [], a_idx.tolist(), a_ptr.tolist(), a_shape, bool(pattern.has_canonical_format)
             )
             # the bounds xu, bu: their columns of the map reach b only (then a run's re-solves
-            # with new bounds share A, P and q; see _run_data)
+            # with new bounds share A, P and q; see RunSolver)
             bound_cols = np.concatenate(
                 [np.arange(col, col + size) for name, col, size, _ in params if name in _BOUNDS]
                 or [np.zeros(0, dtype=int)]
@@ -576,42 +606,31 @@ class SolverData:
             duals=duals,
         )
 
-    def _run_data(self, values: dict[str, Any]) -> tuple[Any, ...]:
-        """What stays the same for every solve with these parameter values but the bounds
-        ``xu``/``bu``: the parameter vector, A's values and q as lists, the objective offset.
+    def clarabel_settings(self, options: dict[str, Any]) -> Any:
+        """Clarabel's settings object for ``options`` (made once per set of options)."""
+        _, CLARABEL = _clarabel()
+        key = repr(sorted(options.items()))
+        settings = self._settings.get(key)
+        if settings is None:
+            settings = CLARABEL.parse_solver_opts(False, dict(options))
+            self._settings[key] = settings
+        return settings
 
-        The bounds only enter the right-hand side ``b`` (``x <= xu``, ``b <= bu``; checked on
-        the compiled map when it is built), so a run that re-solves with new bounds reuses all
-        of it. Remembered for the last ``values`` object (a run's own, never modified:
-        :class:`optimizer.core.engine._Run` marks its arrays read-only).
-        """
-        key = self._run_key
-        if key is not None and all(values.get(name) is v for name, v in key[0]):
-            return key[1]
-        vec = self.parameter_vector(values)
-        assert self._red_a is not None  # the direct (Clarabel) path builds it
-        flat = kernels.csr_matvec(self._red_a, vec)
-        q_full = kernels.csr_matvec(self.q_map, vec)
-        data = (
-            vec,
-            self._a_lite.with_data((-flat).tolist()) if self._a_lite is not None else None,
-            q_full[:-1].tolist(),
-            float(q_full[-1]),
-        )
-        fixed = tuple((name, values[name]) for name, *_ in self.params if name not in _BOUNDS)
-        self._run_key = (fixed, data)
-        return data
-
-    def _bounds_vector(self, base: np.ndarray, values: dict[str, Any]) -> np.ndarray:
-        vec = base.copy()
-        for name, col, size, _sign in self._bound_params:
-            flat = np.asarray(values[name], dtype=float).ravel(order="F")
-            if flat.size != size:
-                raise ValueError(f"parameter {name}: {flat.size} values for size {size}")
-            if size and flat.min() < 0:
-                raise ValueError(f"parameter {name} must be nonnegative")
-            vec[col : col + size] = flat
-        return vec
+    def run_solver(
+        self, model: CompiledModel | None, values: dict[str, Any], options: dict[str, Any]
+    ) -> RunSolver | None:
+        """The :class:`RunSolver` for ``values`` (every parameter but the bounds fixed), or None
+        when this problem does not take that path (SCS; a P that depends on the parameters;
+        bounds that reach more than ``b``). The caller holds ``model.lock``; the run solver
+        counts its solves on ``model`` when given."""
+        if not (
+            self.direct
+            and self._p_lite is not None
+            and self._a_lite is not None
+            and self._bounds_rhs_only
+        ):
+            return None
+        return RunSolver(self, model, values, self.clarabel_settings(options))
 
     def _solve_clarabel(
         self, values: dict[str, Any], options: dict[str, Any]
@@ -619,61 +638,108 @@ class SolverData:
         """Clarabel called directly: what cvxpy's ``solve_via_data`` and ``invert`` do (a new
         solver per solve - no state carried between solves - the status map, the duals by
         constraint offset), without their per-call Python work."""
-        clarabel, CLARABEL = _clarabel()
+        fast = self.run_solver(None, values, options)  # the caller counts the solve
+        if fast is not None:
+            return fast.solve(values["xu"], values["bu"])
+        data, offset = self.problem_data(values)
         P: Any
-        A: Any
-        if self._p_lite is not None and self._a_lite is not None and self._bounds_rhs_only:
-            # the same numbers as problem_data, handed over as Python lists (Clarabel copies
-            # them into Rust vectors element by element: a list is quicker to read than an
-            # array); everything but b is the run's (see _run_data)
-            base, A, q, offset = self._run_data(values)
-            vec = self._bounds_vector(base, values)
-            assert self._b_map is not None
-            red_b, b_rows, m_rows = self._b_map
-            b = kernels.scatter_matvec(red_b.indptr, red_b.indices, red_b.data, vec, b_rows, m_rows)
-            P, b_vec = self._p_lite, b.tolist()
+        if self._p_const is not None:
+            P = self._p_const
+        elif cps.P in data:
+            P = sp.triu(data[cps.P]).tocsc()
         else:
-            data, offset = self.problem_data(values)
-            if self._p_const is not None:
-                P = self._p_const
-            elif cps.P in data:
-                P = sp.triu(data[cps.P]).tocsc()
-            else:
-                P = sp.csc_array((data[cps.C].size, data[cps.C].size))
-            A, q, b_vec = data[cps.A], data[cps.C], data[cps.B]
-        try:
-            last = self._last_settings
-            if last is not None and last[0] is options and last[1] == options:
-                settings = last[2]  # the run's options again (each solve of a run passes them)
-            else:
-                opt_key = repr(sorted(options.items()))
-                settings = self._settings.get(opt_key)
-                if settings is None:
-                    settings = CLARABEL.parse_solver_opts(False, dict(options))
-                    self._settings[opt_key] = settings
-                self._last_settings = (options, dict(options), settings)
-            solver = clarabel.DefaultSolver(P, q, A, b_vec, self.cones, settings)
-            raw = solver.solve()
-        except Exception as exc:  # whatever the solver raises becomes SolverFailed
-            raise SolverFailed(f"CLARABEL failed: {exc}") from None
-        status = CLARABEL.STATUS_MAP.get(str(raw.status), cp.SOLVER_ERROR)
-        solve_time, iters = float(raw.solve_time), int(raw.iterations)
-        L = self.x_sl.stop - self.x_sl.start
-        P_ = self.b_sl.stop - self.b_sl.start
-        if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, cp.UNBOUNDED):
-            return _infeasible_solution(L, P_, solve_time, iters)
-        if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-            raise SolverFailed(f"CLARABEL returned status {status}")
-        xv = np.array(raw.x, dtype=float)
-        return ContinuousSolution(
-            status="optimal" if status == cp.OPTIMAL else "optimal_inaccurate",
-            x=np.maximum(xv[self.x_sl], 0.0),
-            b=np.maximum(xv[self.b_sl], 0.0),
-            objective=float(raw.obj_val) + offset,
-            solve_time=solve_time,
-            iterations=iters,
-            duals=_Duals(raw, self.z_slices),
+            P = sp.csc_array((data[cps.C].size, data[cps.C].size))
+        return _clarabel_solve(
+            self,
+            P,
+            data[cps.C],
+            data[cps.A],
+            data[cps.B],
+            self.clarabel_settings(options),
+            offset,
         )
+
+
+def _clarabel_solve(
+    data: SolverData, P: Any, q: Any, A: Any, b: Any, settings: Any, offset: float
+) -> ContinuousSolution:
+    """One Clarabel solve of the conic data, read back as a :class:`ContinuousSolution`."""
+    clarabel, CLARABEL = _clarabel()
+    try:
+        raw = clarabel.DefaultSolver(P, q, A, b, data.cones, settings).solve()
+    except Exception as exc:  # whatever the solver raises becomes SolverFailed
+        raise SolverFailed(f"CLARABEL failed: {exc}") from None
+    status = CLARABEL.STATUS_MAP.get(str(raw.status), cp.SOLVER_ERROR)
+    solve_time, iters = float(raw.solve_time), int(raw.iterations)
+    if status in (cp.INFEASIBLE, cp.INFEASIBLE_INACCURATE, cp.UNBOUNDED):
+        return _infeasible_solution(data.n_x, data.n_b, solve_time, iters)
+    if status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+        raise SolverFailed(f"CLARABEL returned status {status}")
+    xv = np.array(raw.x, dtype=float)
+    return ContinuousSolution(
+        status="optimal" if status == cp.OPTIMAL else "optimal_inaccurate",
+        x=np.maximum(xv[data.x_sl], 0.0),
+        b=np.maximum(xv[data.b_sl], 0.0),
+        objective=float(raw.obj_val) + offset,
+        solve_time=solve_time,
+        iterations=iters,
+        duals=_Duals(raw, data.z_slices),
+    )
+
+
+class RunSolver:
+    """The Clarabel solves of one run: every parameter fixed but the bounds ``xu``/``bu``.
+
+    The bounds only enter the right-hand side ``b`` (``x <= xu``, ``b <= bu``; checked on the
+    compiled map when it is built), so the parameter vector, A's values, q and the objective
+    offset are computed once here and every solve of the run (the direction-fixed solve, the
+    re-solves after rounding, the "what lifting it would gain" re-solves) only writes the
+    bounds into the vector and makes ``b``: the same numbers
+    :meth:`SolverData.problem_data` gives, handed to Clarabel as Python lists (Clarabel
+    copies them into Rust vectors element by element: a list is quicker to read than an
+    array). Each solve is a new Clarabel solver: nothing carries over between solves.
+    """
+
+    def __init__(
+        self, data: SolverData, model: CompiledModel | None, values: dict[str, Any], settings: Any
+    ) -> None:
+        assert data._red_a is not None and data._a_lite is not None and data._b_map is not None
+        self._data = data
+        self._model = model
+        self._settings = settings
+        vec = data.parameter_vector(values)  # checks every value (sizes, signs)
+        flat = kernels.csr_matvec(data._red_a, vec)
+        q_full = kernels.csr_matvec(data.q_map, vec)
+        self._A = data._a_lite.with_data((-flat).tolist())
+        self._q = q_full[:-1].tolist()
+        self._offset = float(q_full[-1])
+        self._vec = vec  # this run's own: each solve overwrites the bounds' columns
+        cols = {name: (col, size) for name, col, size, _ in data._bound_params}
+        self._xu_cols = slice(cols["xu"][0], cols["xu"][0] + cols["xu"][1])
+        self._bu_cols = slice(cols["bu"][0], cols["bu"][0] + cols["bu"][1])
+
+    def solve(self, xu: np.ndarray, bu: np.ndarray) -> ContinuousSolution:
+        """Solve with these bounds; raise :class:`SolverFailed` on a numerical failure."""
+        vec, data = self._vec, self._data
+        for name, cols, bound in (("xu", self._xu_cols, xu), ("bu", self._bu_cols, bu)):
+            arr = np.asarray(bound, dtype=float)
+            if arr.shape != (cols.stop - cols.start,):
+                raise ValueError(
+                    f"parameter {name}: {arr.size} values for size {cols.stop - cols.start}"
+                )
+            if arr.size and arr.min() < 0:
+                raise ValueError(f"parameter {name} must be nonnegative")
+            vec[cols] = arr
+        red_b, b_rows, m_rows = data._b_map  # type: ignore[misc]
+        b = kernels.scatter_matvec(red_b.indptr, red_b.indices, red_b.data, vec, b_rows, m_rows)
+        sol = _clarabel_solve(
+            data, data._p_lite, self._q, self._A, b.tolist(), self._settings, self._offset
+        )
+        model = self._model
+        if model is not None:
+            with model.lock:
+                model.solves += 1
+        return sol
 
 
 @functools.cache

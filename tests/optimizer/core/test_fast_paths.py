@@ -103,6 +103,62 @@ def test_new_parameter_values_reuse_the_compiled_data() -> None:
     assert np.array_equal(half.x, plain.x)
 
 
+def test_a_runs_solve_function_gives_the_models_solutions() -> None:
+    """The solve function of a run (parameters fixed once, only the bounds per solve) gives,
+    bit for bit, what solving the whole parameter set gives, for every bound it is handed, and
+    rejects bad bounds by name."""
+    snap = _snapshots()[0]
+    pd = build_problem_data(snap, resolve_settings(snap))
+    model = CompiledModel(pd, "CLARABEL")
+    xu, bu = base_bounds(pd)
+    opts = solver_options("CLARABEL")
+    vals = parameter_values(pd, xu, bu)
+    run_solve, compile_time = model.solver_for(vals, opts)
+    assert compile_time > 0 and model.compiled is not None  # compiled on first use
+    assert model.solver_for(vals, opts)[1] == 0.0
+    no_buys = np.zeros_like(bu)
+    half = xu * 0.5
+    for bounds in ((xu, bu), (xu, no_buys), (half, bu), (xu, bu)):
+        got = run_solve(*bounds)
+        want = model.solve({**vals, "xu": bounds[0], "bu": bounds[1]}, opts)
+        assert np.array_equal(got.x, want.x) and np.array_equal(got.b, want.b)
+        assert got.objective == want.objective and got.iterations == want.iterations
+        assert sorted(got.duals) == sorted(want.duals)
+        for name in want.duals:
+            assert np.array_equal(got.duals[name], want.duals[name]), name
+    assert float(run_solve(xu, no_buys).b.max()) < 1e-7
+    assert model.solves == 9  # the run's solves are counted on the model too
+    with pytest.raises(ValueError, match="parameter bu must be nonnegative"):
+        run_solve(xu, -np.ones_like(bu))
+    with pytest.raises(ValueError, match="parameter xu: 3 values"):
+        run_solve(np.ones(3), bu)
+    # new parameter values (a new scenario): a new solve function, which cvxpy agrees with
+    pd2 = build_problem_data(snap, resolve_settings(snap, "aggressive"))
+    vals2 = parameter_values(pd2, xu, bu)
+    other, _ = model.solver_for(vals2, opts)
+    fresh = CompiledModel(pd2, "CLARABEL")._solve_cvxpy(vals2, opts)
+    got = other(xu, bu)
+    assert got.objective == pytest.approx(fresh.objective, rel=1e-6)
+    assert np.allclose(got.x, fresh.x, atol=1e-7)
+    assert set(got.duals) == set(fresh.duals)
+    for name in fresh.duals:
+        assert np.allclose(got.duals[name], fresh.duals[name], atol=1e-6)
+
+
+def test_scs_runs_solve_through_the_model() -> None:
+    snap = _snapshots()[0]
+    pd = build_problem_data(snap, resolve_settings(snap))
+    model = CompiledModel(pd, "SCS")
+    xu, bu = base_bounds(pd)
+    opts = solver_options("SCS")
+    vals = parameter_values(pd, xu, bu)
+    run_solve, _ = model.solver_for(vals, opts)
+    got = run_solve(xu, bu)
+    want = model.solve(vals, opts)
+    assert np.array_equal(got.x, want.x) and got.objective == want.objective
+    assert model.solves == 2
+
+
 def test_infeasible_continuous_problem_is_reported() -> None:
     snap = _snapshots()[1]
     pd = build_problem_data(snap, resolve_settings(snap))

@@ -1,8 +1,7 @@
 """The compiled post-processing loops (optimizer.core.kernels) make the decisions of the numpy
 and Python formulations they replaced, to the bit: the hard-constraint check against the numpy
 check, the tickets, deviation and objective against their numpy forms, the order-dropping loop
-against the plain Python loop, numpy's summation order, and the run-level reuse of solver data
-never serves stale parameter values."""
+against the plain Python loop, and numpy's summation order."""
 
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ import pytest
 
 import optimizer.core.engine as engine
 from optimizer.core import kernels
-from optimizer.core.bounds import base_bounds
 from optimizer.core.engine import RunOptions, solve
 from optimizer.core.model import BIG, build_problem_data
 from optimizer.core.postprocess import (
@@ -27,7 +25,6 @@ from optimizer.core.postprocess import (
     _sigma_col,
     drop_orders,
 )
-from optimizer.core.problem import compiled_model, parameter_values, solver_options
 from optimizer.core.scenarios import resolve_settings
 from optimizer.core.snapshot import load_snapshot
 from optimizer.core.synthetic import synthetic_snapshot
@@ -298,37 +295,6 @@ def test_compiled_drop_makes_the_decisions_of_the_python_loop(
                 assert got[1] == want[1] and got[2] == want[2]
                 decided += len(want[1]) + len(want[2])
     assert decided > 0  # the cases do remove (and get stuck on) orders
-
-
-def test_reused_run_data_follows_new_parameter_values() -> None:
-    """The solver data a run's re-solves share is remembered by the identity of the values;
-    new values (new objects) are always read again."""
-    snap = synthetic_snapshot(n_stocks=12, n_lots=40, seed=4)
-    pd = build_problem_data(snap, resolve_settings(snap))
-    model = compiled_model(pd, "CLARABEL")
-    xu, bu = base_bounds(pd)
-    opts = solver_options("CLARABEL")
-    vals = parameter_values(pd, xu, bu)
-    first = model.solve(vals, opts)
-    # the same objects again, then the bounds tightened: only b changes
-    again = model.solve(vals, opts)
-    assert np.array_equal(first.x, again.x)
-    tight = {**vals, "bu": np.zeros_like(bu)}
-    no_buys = model.solve(tight, opts)
-    assert float(no_buys.b.max()) < 1e-7
-    # a new risk aversion (new objects) is read again: the fresh model agrees with it
-    pd2 = build_problem_data(snap, resolve_settings(snap, "aggressive"))
-    vals2 = parameter_values(pd2, xu, bu)
-    cached = model.solve(vals2, opts)
-    from optimizer.core.problem import CompiledModel
-
-    fresh = CompiledModel(pd2, "CLARABEL")._solve_cvxpy(vals2, opts)
-    assert cached.objective == pytest.approx(fresh.objective, rel=1e-6)
-    assert np.allclose(cached.x, fresh.x, atol=1e-7)
-    # the duals read on demand are the solver's
-    assert set(cached.duals) == set(fresh.duals)
-    for name in fresh.duals:
-        assert np.allclose(cached.duals[name], fresh.duals[name], atol=1e-6)
 
 
 def test_forecast_years_are_summaries_with_the_full_runs_figures() -> None:

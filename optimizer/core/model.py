@@ -25,6 +25,7 @@ This module is pure numpy/scipy; it does not import cvxpy.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import threading
 from collections import OrderedDict
@@ -43,7 +44,7 @@ from optimizer.core.snapshot import (
     CASH_CLASS,
     Snapshot,
     days_to_long_term,
-    long_term_date,
+    last_long_term_start,
     memo,
 )
 
@@ -313,36 +314,49 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
     lots = list(s.lots)
     L = len(lots)
     # one pass over the lots: security, account, exact market value (added to its account's
-    # value in lot order) and whether a sale today is long term
+    # value in lot order) and gain, whether a sale today is long term, and whether the lot was
+    # bought inside the wash-sale window
     price_dec = [x.price for x in secs]
     acc_value_dec = [a.cash for a in accounts]
     lot_sec_l: list[int] = []
     lot_acc_l: list[int] = []
     lot_mv_dec: list[Decimal] = []
+    lot_gain_dec: list[Decimal] = []
     lot_lt_l: list[bool] = []
-    as_of = s.as_of
-    for lt in lots:
+    lot_q_l: list[float] = []
+    lot_mv_l: list[float] = []
+    lot_gain_l: list[float] = []
+    in_window: list[int] = []
+    lt_until = last_long_term_start(s.as_of)
+    window_start = s.as_of - dt.timedelta(days=s.wash_sale.window_days)
+    for j, lt in enumerate(lots):
         i_sec = sec_index[lt.symbol]
         i_acc = acc_index[lt.account]
         mv = lt.quantity * price_dec[i_sec]
+        gain = mv - lt.cost_basis
         lot_sec_l.append(i_sec)
         lot_acc_l.append(i_acc)
         lot_mv_dec.append(mv)
+        lot_gain_dec.append(gain)
         acc_value_dec[i_acc] += mv
-        lot_lt_l.append(as_of >= long_term_date(lt.holding_period_start))
+        lot_lt_l.append(lt.holding_period_start <= lt_until)
+        lot_q_l.append(float(lt.quantity))
+        lot_mv_l.append(float(mv))
+        lot_gain_l.append(float(gain))
+        if lt.acquired >= window_start:
+            in_window.append(j)
     lot_sec = np.array(lot_sec_l, dtype=int)
     lot_acc = np.array(lot_acc_l, dtype=int)
-    lot_q = np.array([float(lt.quantity) for lt in lots])
+    lot_q = np.array(lot_q_l, dtype=float)
     V_dec = sum(acc_value_dec, Decimal(0))
     V = float(V_dec)
     if V <= 0:
         raise InvalidSnapshot("accounts", "the household has no value (no cash and no positions)")
-    lot_mv = np.array([float(mv) for mv in lot_mv_dec])
+    lot_mv = np.array(lot_mv_l, dtype=float)
     lot_u = lot_mv / V
     # gain per unit of value sold: the exact gain over the value, divided in floats (the sign
     # is the exact gain's: a float keeps the sign and the zero of the Decimal it comes from)
-    lot_gain_dec = [mv - lt.cost_basis for lt, mv in zip(lots, lot_mv_dec, strict=True)]
-    lot_gain = np.array([float(g) for g in lot_gain_dec])
+    lot_gain = np.array(lot_gain_l, dtype=float)
     positive = lot_mv > 0
     lot_g = np.zeros(L)
     lot_g[positive] = lot_gain[positive] / lot_mv[positive]
@@ -554,55 +568,53 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
         for k in range(P):
             block_buy(k, "mode")
 
-    # per-lot flags as Python lists for the loops below (indexing an array element by element
-    # makes a numpy scalar each time)
-    lot_g_l, lot_taxable_l = lot_g.tolist(), lot_taxable.tolist()
-    for j, lt in enumerate(lots):
-        if not lot_taxable_l[j] or not lot_g_l[j] > 0 or lot_lt_l[j]:
-            continue
-        if settings.no_short_term_gains:
-            block_sell(j, "no_short_term_gains")
-        if (
-            s.holding.hold_back_near_long_term
-            and days_to_long_term(lt, s.as_of) <= s.holding.near_long_term_days
-        ):
-            block_sell(j, "near_long_term")
+    # the short-term gains held back (only a lot sold at a gain, short term, in a taxable
+    # account can be)
+    hold = s.holding
+    if settings.no_short_term_gains or hold.hold_back_near_long_term:
+        for j in np.nonzero(lot_taxable & (lot_g > 0) & ~lot_lt)[0].tolist():
+            if settings.no_short_term_gains:
+                block_sell(j, "no_short_term_gains")
+            if (
+                hold.hold_back_near_long_term
+                and days_to_long_term(lots[j], s.as_of) <= hold.near_long_term_days
+            ):
+                block_sell(j, "near_long_term")
 
     # ------------------------------------------------------------ wash sales (household-wide)
     groups = sorted({x.identical_group for x in secs})
     group_index = {g: i for i, g in enumerate(groups)}
     sym_group = {x.symbol: x.identical_group for x in secs}
-    window_start = s.as_of.toordinal() - s.wash_sale.window_days
     wash: dict[str, WashInfo] = {}
 
     def group_of_event(symbol: str, explicit: str | None) -> str:
         return explicit or sym_group.get(symbol, symbol)
 
     for e in s.wash_sale.recent_buys:
-        if e.date.toordinal() >= window_start:
+        if e.date >= window_start:
             g = group_of_event(e.symbol, e.identical_group)
             wash.setdefault(g, WashInfo()).recent_buys.append((e.account, e.date.isoformat(), ""))
-    for lt in lots:
-        if lt.acquired.toordinal() >= window_start:
-            g = sym_group[lt.symbol]
-            wash.setdefault(g, WashInfo()).recent_buys.append(
-                (lt.account, lt.acquired.isoformat(), lt.lot_id)
-            )
+    for j in in_window:
+        lt = lots[j]
+        g = sym_group[lt.symbol]
+        wash.setdefault(g, WashInfo()).recent_buys.append(
+            (lt.account, lt.acquired.isoformat(), lt.lot_id)
+        )
     for e in s.wash_sale.recent_loss_sales:
-        if e.date.toordinal() >= window_start:
+        if e.date >= window_start:
             g = group_of_event(e.symbol, e.identical_group)
             wash.setdefault(g, WashInfo()).recent_loss_sales.append((e.account, e.date.isoformat()))
     for info in wash.values():
         info.recent_buys.sort()
         info.recent_loss_sales.sort()
 
-    for j, lt in enumerate(lots):
-        if lot_g_l[j] >= 0 or not lot_taxable_l[j]:
-            continue  # only a sale at a loss (in a taxable account) can be a wash sale
-        w_info = wash.get(sym_group[lt.symbol])
-        if w_info and any(lot_id != lt.lot_id for _, _, lot_id in w_info.recent_buys):
-            block_sell(j, "wash_sale")
     if wash:
+        # only a sale at a loss (in a taxable account) can be a wash sale
+        for j in np.nonzero((lot_g < 0) & lot_taxable)[0].tolist():
+            lt = lots[j]
+            w_info = wash.get(sym_group[lt.symbol])
+            if w_info and any(lot_id != lt.lot_id for _, _, lot_id in w_info.recent_buys):
+                block_sell(j, "wash_sale")
         for k, i in enumerate(pair_sec.tolist()):
             b_info = wash.get(secs[i].identical_group)
             if b_info and b_info.recent_loss_sales:

@@ -368,6 +368,17 @@ def long_term_date(start: dt.date) -> dt.date:
     return anniversary + dt.timedelta(days=1)
 
 
+def last_long_term_start(as_of: dt.date) -> dt.date:
+    """The latest holding-period start whose sale on ``as_of`` is long term: a lot is long term
+    exactly when its start is on or before this day (``long_term_date`` never decreases, so the
+    long-term starts are every day up to one). Lets a loop over lots compare dates instead of
+    computing each lot's anniversary."""
+    start = as_of - dt.timedelta(days=367)  # long term: its anniversary is at most 366 days on
+    while long_term_date(start + dt.timedelta(days=1)) <= as_of:
+        start += dt.timedelta(days=1)
+    return start
+
+
 def is_long_term(lot: Lot, as_of: dt.date) -> bool:
     """True when a sale on ``as_of`` is long term (held more than one year)."""
     return as_of >= long_term_date(lot.holding_period_start)

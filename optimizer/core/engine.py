@@ -305,7 +305,9 @@ def _fixed_solve(
 
 def _postprocess(
     run: _Run, ev: Evaluator, sol: ContinuousSolution, xu: np.ndarray, bu: np.ndarray
-) -> tuple[Discrete, ContinuousSolution]:
+) -> tuple[Discrete, ContinuousSolution, float]:
+    """The best whole-share trade list found over the rounding rounds, the continuous solution
+    it was rounded from and its exact objective (``ev.objective``, weights)."""
     pd = run.pd
     min_value = float(pd.snapshot.costs.min_trade_value)
     best: tuple[float, Discrete, ContinuousSolution] | None = None
@@ -351,7 +353,7 @@ def _postprocess(
     if best is None:
         zero = Discrete(np.zeros(pd.L), np.zeros(pd.P))
         if not ev.violations(zero):
-            return zero, sol
+            return zero, sol, ev.objective(zero)
         raise _infeasible(
             run,
             "no whole-share trade list meets every hard constraint",
@@ -361,7 +363,7 @@ def _postprocess(
                 )
             ],
         )
-    return best[1], best[2]
+    return best[1], best[2], best[0]
 
 
 @one_blas_thread()
@@ -412,13 +414,14 @@ def solve(
             sol0 = final = ContinuousSolution(
                 "optimal", np.zeros(pd.L), np.zeros(pd.P), 0.0, 0.0, 0
             )
+            objective = ev.objective(dz)
         else:
             sol0 = run.solve(xu0, bu0)
             if sol0.status == "infeasible":
                 raise _infeasible(run, "no trade list satisfies every hard constraint")
             sol1, xu1, bu1 = _fixed_solve(run, sol0, xu0, bu0)
             ev = prep.get("evaluator")
-            dz, final = _postprocess(run, ev, sol1, xu1, bu1)
+            dz, final, objective = _postprocess(run, ev, sol1, xu1, bu1)
         trades = build_trades(pd, ev, dz)
         violations = check(snapshot, trades, policy, prep.get("check_index"))
         if violations:
@@ -460,7 +463,7 @@ def solve(
             cvxpy_version=cp.__version__,
             status=final.status,
             iterations=run.iterations,
-            objective=ev.objective(dz) * pd.V,
+            objective=objective * pd.V,
             solves=run.solves,
             compiled_reused=run.reused,
             solve_time_s=run.solve_time,

@@ -188,6 +188,33 @@ def scatter_matvec(
 
 
 @njit(cache=True)
+def bounds_rhs(
+    vec: Any,
+    x0: int,
+    xu: Any,
+    b0: int,
+    bu: Any,
+    indptr: Any,
+    indices: Any,
+    data: Any,
+    rows: Any,
+    m: int,
+) -> Any:  # pragma: no cover - compiled
+    """Write the bounds ``xu`` (at ``x0``) and ``bu`` (at ``b0``) into the parameter vector
+    ``vec`` and return ``scatter_matvec(indptr, indices, data, vec, rows, m)``; a negative bound
+    raises ``ValueError`` (as the parameter's nonnegativity check does)."""
+    for i in range(xu.shape[0]):
+        if xu[i] < 0.0:
+            raise ValueError("parameter xu must be nonnegative")
+        vec[x0 + i] = xu[i]
+    for i in range(bu.shape[0]):
+        if bu[i] < 0.0:
+            raise ValueError("parameter bu must be nonnegative")
+        vec[b0 + i] = bu[i]
+    return scatter_matvec(indptr, indices, data, vec, rows, m)
+
+
+@njit(cache=True)
 def _limits(ST: Any) -> Any:  # pragma: no cover - compiled
     """The class bounds, maximum weights per security and per pair of the state tuple."""
     return ST[22], ST[23], ST[24], ST[25], ST[26]

@@ -526,7 +526,11 @@ class SolverData:
         vec = np.zeros(self.n_par)
         vec[self.const_col] = 1.0
         for name, col, size, _sign in self.params:
-            flat = np.asarray(values[name], dtype=float).ravel(order="F")
+            v = values[name]
+            if size == 1 and type(v) is float:
+                vec[col] = v
+                continue
+            flat = np.asarray(v, dtype=float).ravel(order="F")
             if flat.size != size:
                 raise ValueError(f"parameter {name}: {flat.size} values for size {size}")
             vec[col : col + size] = flat
@@ -687,6 +691,13 @@ def _clarabel_solve(
     )
 
 
+def _float_vector(v: Any) -> np.ndarray:
+    """``v`` as a float64 array (itself when it already is one)."""
+    if type(v) is np.ndarray and v.dtype == np.float64:
+        return v
+    return np.asarray(v, dtype=float).ravel()
+
+
 class RunSolver:
     """The Clarabel solves of one run: every parameter fixed but the bounds ``xu``/``bu``.
 
@@ -715,23 +726,28 @@ class RunSolver:
         self._offset = float(q_full[-1])
         self._vec = vec  # this run's own: each solve overwrites the bounds' columns
         cols = {name: (col, size) for name, col, size, _ in data._bound_params}
-        self._xu_cols = slice(cols["xu"][0], cols["xu"][0] + cols["xu"][1])
-        self._bu_cols = slice(cols["bu"][0], cols["bu"][0] + cols["bu"][1])
+        (self._x0, self._n_x), (self._b0, self._n_b) = cols["xu"], cols["bu"]
 
     def solve(self, xu: np.ndarray, bu: np.ndarray) -> ContinuousSolution:
         """Solve with these bounds; raise :class:`SolverFailed` on a numerical failure."""
-        vec, data = self._vec, self._data
-        for name, cols, bound in (("xu", self._xu_cols, xu), ("bu", self._bu_cols, bu)):
-            arr = np.asarray(bound, dtype=float)
-            if arr.shape != (cols.stop - cols.start,):
-                raise ValueError(
-                    f"parameter {name}: {arr.size} values for size {cols.stop - cols.start}"
-                )
-            if arr.size and arr.min() < 0:
-                raise ValueError(f"parameter {name} must be nonnegative")
-            vec[cols] = arr
+        data = self._data
+        xu, bu = _float_vector(xu), _float_vector(bu)
+        for name, arr, size in (("xu", xu, self._n_x), ("bu", bu, self._n_b)):
+            if arr.shape != (size,):
+                raise ValueError(f"parameter {name}: {arr.size} values for size {size}")
         red_b, b_rows, m_rows = data._b_map  # type: ignore[misc]
-        b = kernels.scatter_matvec(red_b.indptr, red_b.indices, red_b.data, vec, b_rows, m_rows)
+        b = kernels.bounds_rhs(
+            self._vec,
+            self._x0,
+            xu,
+            self._b0,
+            bu,
+            red_b.indptr,
+            red_b.indices,
+            red_b.data,
+            b_rows,
+            m_rows,
+        )
         sol = _clarabel_solve(
             data, data._p_lite, self._q, self._A, b.tolist(), self._settings, self._offset
         )

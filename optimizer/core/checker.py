@@ -73,8 +73,8 @@ def _where(t: Trade) -> str:
 
 class CheckIndex:
     """What the checker derives from the snapshot alone (before looking at any trade): the
-    securities, accounts and lots by key, the holdings and values before trading and the
-    wash-sale window. Built once per snapshot; :func:`check` builds it when not given one (the
+    securities, accounts and lots by key, whether a sale of each lot today is long term, the
+    holdings and values before trading and the wash-sale window. Built once per snapshot; :func:`check` builds it when not given one (the
     engine builds it while the solver runs). Read-only once built."""
 
     def __init__(self, snapshot: Snapshot) -> None:
@@ -84,6 +84,8 @@ class CheckIndex:
         self.sec = {x.symbol: x for x in s.securities}
         self.accounts = {a.id: a for a in s.accounts}
         self.lots = {lt.lot_id: lt for lt in s.lots}
+        # whether a sale of each lot today is long term, by lot id
+        self.long_term = {lt.lot_id: _long_term(lt, s.as_of) for lt in s.lots}
         self.wash = _WashIndex(s)
         held: dict[tuple[str, str], Decimal] = {}
         for lt in s.lots:
@@ -109,11 +111,12 @@ def check(
     if index is None or index.snapshot is not s:
         index = CheckIndex(s)
     errors: list[str] = []
-    price, sec, accounts, lots, wash = (
+    price, sec, accounts, lots, long_term, wash = (
         index.price,
         index.sec,
         index.accounts,
         index.lots,
+        index.long_term,
         index.wash,
     )
 
@@ -204,7 +207,7 @@ def check(
                     errors.append(
                         f"{_where(t)}: lot {lot.lot_id} realized gain {ls.realized_gain} should be {gain:.2f}"
                     )
-                lt_sale = _long_term(lot, s.as_of)
+                lt_sale = long_term[ls.lot_id]
                 if ls.term != ("long" if lt_sale else "short"):
                     errors.append(f"{_where(t)}: lot {lot.lot_id} term {ls.term} is wrong")
                 if not acct.taxable:

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, NamedTuple
 
 import cvxpy as cp
 import numpy as np
@@ -197,61 +197,107 @@ def _to_decimal_shares(
 _BPS = Decimal(10000)
 
 
-def build_trades(pd: ProblemData, ev: Evaluator, dz: Discrete) -> list[Trade]:
-    """Exact Decimal trades (with per-lot realized gains) from a discrete trade list."""
+class TradeFacts(NamedTuple):
+    """What a trade list's exact figures take from the snapshot alone, per lot (``lot_id``,
+    quantity and its float, cost basis, term of a sale today, holding days, whether its account
+    is taxable) and per pair (account id, symbol, price, cost in bps).
+    :func:`trade_facts` makes them (on the helper thread while the solver runs)."""
+
+    lots: list[tuple[str, Decimal, float, Decimal, str, int, bool]]
+    pairs: list[tuple[str, str, Decimal, Decimal]]
+
+
+def trade_facts(pd: ProblemData) -> TradeFacts:
     s = pd.snapshot
-    fee = s.costs.ticket_fee
+    as_of = s.as_of
+    taxable = [a.taxable for a in s.accounts]
+    lots = [
+        (
+            lot.lot_id,
+            lot.quantity,
+            q_f,
+            lot.cost_basis,
+            "long" if lt else "short",
+            (as_of - lot.holding_period_start).days,
+            taxable[a],
+        )
+        for lot, q_f, lt, a in zip(
+            s.lots, pd.lot_q.tolist(), pd.lot_lt.tolist(), pd.lot_acc.tolist(), strict=True
+        )
+    ]
+    bps = s.costs.bps
+    pairs = []
+    for a, i in zip(pd.pair_acc.tolist(), pd.pair_sec.tolist(), strict=True):
+        sec = s.securities[i]
+        pairs.append((s.accounts[a].id, sec.symbol, sec.price, bps + sec.cost_bps))
+    return TradeFacts(lots, pairs)
+
+
+def _lot_id(sale: LotSale) -> str:
+    return sale.lot_id
+
+
+def _trade_order(t: Trade) -> tuple[str, int, str]:
+    return (t.account, 0 if t.side == "sell" else 1, t.symbol)
+
+
+def build_trades(
+    pd: ProblemData, ev: Evaluator, dz: Discrete, facts: TradeFacts | None = None
+) -> list[Trade]:
+    """Exact Decimal trades (with per-lot realized gains) from a discrete trade list.
+
+    ``facts`` is :func:`trade_facts` of ``pd`` (computed when not given)."""
+    if facts is None:
+        facts = trade_facts(pd)
+    lot_facts, pair_facts = facts
+    fee = pd.snapshot.costs.ticket_fee
     trades: list[Trade] = []
     # element lookups on lists (an array's element is a numpy scalar each time)
     sell, buy = dz.sell.tolist(), dz.buy.tolist()
     unit_lot, unit_pair = ev.unit_lot.tolist(), ev.unit_pair.tolist()
-    pair_acc, pair_sec = pd.pair_acc.tolist(), pd.pair_sec.tolist()
-    lot_q, lot_lt = pd.lot_q.tolist(), pd.lot_lt.tolist()
     for o in ev.orders(dz):
-        acc = s.accounts[pair_acc[o.pair]]
-        sec = s.securities[pair_sec[o.pair]]
-        bps = s.costs.bps + sec.cost_bps
+        account, symbol, price, bps = pair_facts[o.pair]
         if o.side == "sell":
             sales: list[LotSale] = []
             for j in o.lots:
-                lot = s.lots[j]
-                sh = _to_decimal_shares(sell[j], unit_lot[j], lot.quantity, lot_q[j])
-                proceeds = sh * sec.price
-                basis = lot.cost_basis * sh / lot.quantity
+                lot_id, quantity, quantity_f, basis, term, days, taxable = lot_facts[j]
+                sh = _to_decimal_shares(sell[j], unit_lot[j], quantity, quantity_f)
+                proceeds = sh * price
+                cost_basis = basis * sh / quantity
                 sales.append(
-                    LotSale(
-                        lot_id=lot.lot_id,
-                        shares=sh,
-                        proceeds=proceeds,
-                        cost_basis=basis,
-                        realized_gain=proceeds - basis,
-                        term="long" if lot_lt[j] else "short",
-                        holding_days=(s.as_of - lot.holding_period_start).days,
-                        taxable=acc.taxable,
+                    LotSale.make(
+                        lot_id,
+                        sh,
+                        proceeds,
+                        cost_basis,
+                        proceeds - cost_basis,
+                        term,
+                        days,
+                        taxable,
                     )
                 )
-            sales.sort(key=lambda x: x.lot_id)
-            shares = sum((x.shares for x in sales), Decimal(0))
+            sales.sort(key=_lot_id)
+            shares = sum([x.shares for x in sales], Decimal(0))
         else:
             sales = []
             shares = _to_decimal_shares(buy[o.pair], unit_pair[o.pair])
         if shares <= 0:
             continue
-        value = shares * sec.price
+        value = shares * price
         trades.append(
-            Trade(
-                account=acc.id,
-                symbol=sec.symbol,
-                side=o.side,
-                shares=shares,
-                price=sec.price,
-                value=value,
-                cost=cents(value * bps / _BPS),
-                ticket_fee=fee,
-                lots=tuple(sales),
+            Trade.make(
+                account,
+                symbol,
+                o.side,
+                shares,
+                price,
+                value,
+                cents(value * bps / _BPS),
+                fee,
+                tuple(sales),
             )
         )
-    trades.sort(key=lambda t: (t.account, 0 if t.side == "sell" else 1, t.symbol))
+    trades.sort(key=_trade_order)
     return trades
 
 
@@ -391,6 +437,7 @@ def solve(
         prep.start("evaluator", lambda: Evaluator(pd))
         prep.start("metrics_before", lambda: portfolio_metrics(pd, [], after=False))
         prep.start("check_index", lambda: CheckIndex(snapshot))
+        prep.start("trade_facts", lambda: trade_facts(pd))
         if not opts.summary_only:
             prep.start("input_flags", lambda: input_flags(pd))
             prep.start("available_gains", lambda: (available_gains(pd), pd.lot_index)[0])
@@ -422,7 +469,7 @@ def solve(
             sol1, xu1, bu1 = _fixed_solve(run, sol0, xu0, bu0)
             ev = prep.get("evaluator")
             dz, final, objective = _postprocess(run, ev, sol1, xu1, bu1)
-        trades = build_trades(pd, ev, dz)
+        trades = build_trades(pd, ev, dz, prep.get("trade_facts"))
         violations = check(snapshot, trades, policy, prep.get("check_index"))
         if violations:
             raise CheckFailed(violations)

@@ -44,6 +44,35 @@ class LotSale:
     holding_days: int
     taxable: bool
 
+    @classmethod
+    def make(
+        cls,
+        lot_id: str,
+        shares: Decimal,
+        proceeds: Decimal,
+        cost_basis: Decimal,
+        realized_gain: Decimal,
+        term: str,
+        holding_days: int,
+        taxable: bool,
+    ) -> LotSale:
+        """The same object as ``LotSale(...)`` with these fields, made without the generated
+        ``__init__`` (a frozen dataclass sets each field through ``object.__setattr__``; the
+        optimizer makes one per lot sold in every run). No field is checked or converted by
+        either."""
+        obj = object.__new__(cls)
+        obj.__dict__.update(
+            lot_id=lot_id,
+            shares=shares,
+            proceeds=proceeds,
+            cost_basis=cost_basis,
+            realized_gain=realized_gain,
+            term=term,
+            holding_days=holding_days,
+            taxable=taxable,
+        )
+        return obj
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "lot_id": self.lot_id,
@@ -70,6 +99,34 @@ class Trade:
     cost: Decimal  # proportional cost, cents
     ticket_fee: Decimal
     lots: tuple[LotSale, ...] = ()
+
+    @classmethod
+    def make(
+        cls,
+        account: str,
+        symbol: str,
+        side: str,
+        shares: Decimal,
+        price: Decimal,
+        value: Decimal,
+        cost: Decimal,
+        ticket_fee: Decimal,
+        lots: tuple[LotSale, ...] = (),
+    ) -> Trade:
+        """The same object as ``Trade(...)`` with these fields (see :meth:`LotSale.make`)."""
+        obj = object.__new__(cls)
+        obj.__dict__.update(
+            account=account,
+            symbol=symbol,
+            side=side,
+            shares=shares,
+            price=price,
+            value=value,
+            cost=cost,
+            ticket_fee=ticket_fee,
+            lots=lots,
+        )
+        return obj
 
     @property
     def realized_gain(self) -> Decimal:

@@ -4,10 +4,12 @@ cannot start, and uses the caller's Decimal context."""
 
 from __future__ import annotations
 
+import dataclasses
 import decimal
 import threading
 from decimal import Decimal
 
+import numpy as np
 import pytest
 
 from optimizer.core import background
@@ -16,6 +18,7 @@ from optimizer.core.binding import flags, gain_lots, input_flags, nature_facts
 from optimizer.core.checker import CheckIndex, CheckPolicy, check
 from optimizer.core.engine import RunOptions, solve
 from optimizer.core.errors import InfeasibleProblem
+from optimizer.core.result import LotSale, Trade
 from optimizer.core.snapshot import Snapshot, snapshot_from_dict
 from optimizer.core.synthetic import synthetic_dict
 
@@ -155,3 +158,31 @@ def test_prepared_pieces_equal_the_ones_computed_on_the_spot() -> None:
     held_before = dict(index.held)
     check(snap, result.trades, policy, index)
     assert index.held == held_before
+    # the per-lot facts of the trades, prepared, give the same trades; the fast constructors
+    # make the objects the dataclasses' own would
+    from optimizer.core.engine import build_trades, trade_facts
+    from optimizer.core.postprocess import Discrete, Evaluator
+
+    ev = Evaluator(pd)
+    assert result.trades and any(t.lots for t in result.trades)
+    index_of = {lot.lot_id: j for j, lot in enumerate(snap.lots)}
+    sell = np.zeros(pd.L)
+    buy = np.zeros(pd.P)
+    for t in result.trades:
+        for ls in t.lots:
+            sell[index_of[ls.lot_id]] = float(ls.shares)
+        if t.side == "buy":
+            a = [x.id for x in snap.accounts].index(t.account)
+            i = [x.symbol for x in snap.securities].index(t.symbol)
+            buy[a * pd.n + i] = float(t.shares)
+    dz = Discrete(sell, buy)
+    again = build_trades(pd, ev, dz, trade_facts(pd))
+    assert again == build_trades(pd, ev, dz) == result.trades
+    for t in result.trades:
+        plain = Trade(**{f.name: getattr(t, f.name) for f in dataclasses.fields(Trade)})
+        assert plain == t and hash(plain) == hash(t) and plain.as_dict() == t.as_dict()
+        for ls in t.lots:
+            made = LotSale(**{f.name: getattr(ls, f.name) for f in dataclasses.fields(LotSale)})
+            assert made == ls and made.as_dict() == ls.as_dict()
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            t.shares = Decimal(1)  # type: ignore[misc]

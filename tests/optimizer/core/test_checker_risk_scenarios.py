@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optimizer.core.checker import CheckPolicy, check
+from optimizer.core.checker import CheckIndex, CheckPolicy, check
 from optimizer.core.engine import solve, solve_scenarios
 from optimizer.core.errors import InvalidSnapshot
 from optimizer.core.forecast import apply_trades
@@ -18,6 +18,7 @@ from optimizer.core.model import build_problem_data
 from optimizer.core.problem import compiled_model
 from optimizer.core.risk import asset_class_covariance, estimate_covariance, ledoit_wolf
 from optimizer.core.scenarios import PRESET_NAMES, resolve_settings
+from optimizer.core.snapshot import is_long_term
 from tests.optimizer.core.builders import build, loss_only_portfolio, two_security_ira
 
 POLICY = CheckPolicy(no_short_term_gains=True)
@@ -85,6 +86,15 @@ def test_checker_accepts_the_engine_result_and_rejects_tampering() -> None:
         lots=(dataclasses.replace(sell.lots[0], realized_gain=Decimal("999")), *sell.lots[1:]),
     )
     assert any("realized gain" in e for e in check(snap, variant(i, lied), POLICY))
+    other_term = "long" if sell.lots[0].term == "short" else "short"
+    wrong = dataclasses.replace(
+        sell, lots=(dataclasses.replace(sell.lots[0], term=other_term), *sell.lots[1:])
+    )
+    index = CheckIndex(snap)
+    for idx in (None, index):
+        errs = check(snap, variant(i, wrong), POLICY, idx)
+        assert any(f"term {other_term} is wrong" in e for e in errs)
+    assert index.long_term == {lot.lot_id: is_long_term(lot, snap.as_of) for lot in snap.lots}
 
 
 def test_exact_tax_netting() -> None:

@@ -130,6 +130,11 @@ def test_a_runs_solve_function_gives_the_models_solutions() -> None:
     assert model.solves == 9  # the run's solves are counted on the model too
     with pytest.raises(ValueError, match="parameter bu must be nonnegative"):
         run_solve(xu, -np.ones_like(bu))
+    with pytest.raises(ValueError, match="parameter xu must be nonnegative"):
+        run_solve(-np.ones_like(xu), bu)
+    # a rejected bound leaves nothing behind: the next solve is the first one again
+    again = run_solve(xu, bu)
+    assert np.array_equal(again.x, model.solve(vals, opts).x)
     with pytest.raises(ValueError, match="parameter xu: 3 values"):
         run_solve(np.ones(3), bu)
     # new parameter values (a new scenario): a new solve function, which cvxpy agrees with

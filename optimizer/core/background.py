@@ -4,10 +4,11 @@ Clarabel releases the GIL while it solves (the first solve of a run takes about 
 the Python work around it on a small account), so what depends on the snapshot alone can be
 computed meanwhile on a second core: the :class:`~optimizer.core.postprocess.Evaluator`, the
 exact per-lot figures and the metrics before trading, the independent checker's index of the
-snapshot, the review flags that need no trade and the input hash. The run asks for each result
-when it needs it (:meth:`Prepared.get`) and waits if the helper is not done yet; the values are
-the ones the run would have computed itself (same functions, same inputs, the caller's
-``Decimal`` context and one BLAS thread), so the result is byte-identical either way.
+snapshot, the per-lot facts of the trades, the review flags that need no trade and the input
+hash. The run hands them to the helper as it enters the solver, asks for each result when it
+needs it (:meth:`Prepared.get`) and waits if the helper is not done yet; the values are the
+ones the run would have computed itself (same functions, same inputs, the caller's ``Decimal``
+context and one BLAS thread), so the result is byte-identical either way.
 
 One helper thread per process, started on first use (and again in a forked child: a Celery
 worker forked from a parent that already used it starts its own). A run's steps are one job;
@@ -68,16 +69,19 @@ class Prepared:
     job costs more than a small step); :meth:`get` returns a step's value (or raises its
     exception), waiting for it if needed.
 
-    The helper starts a step only while the run does not need the interpreter: while it is
-    inside the solver (between :meth:`solver_starts` and :meth:`solver_ends`) or waiting in
-    :meth:`get`. A step it is running when the solver returns is finished first (one step is
-    a fraction of a solve), so the run never waits for more than one step."""
+    The job goes to the helper when the run first enters the solver (a step the run asked for
+    before that was run inline and is skipped). The helper starts a step only while the run
+    does not need the interpreter: while it is inside the solver (between
+    :meth:`solver_starts` and :meth:`solver_ends`) or waiting in :meth:`get`. A step it is
+    running when the solver returns is finished first (one step is a fraction of a solve), so
+    the run never waits for more than one step."""
 
     def __init__(self) -> None:
         self._steps: list[tuple[str, Callable[[], Any]]] = []
         self._done: dict[str, tuple[bool, Any]] = {}
         self._cond = threading.Condition()
-        self._launched = False
+        self._ready = False  # launched: handed to the helper when the run enters the solver
+        self._launched = False  # handed to the helper
         self._run_idle = False  # the run is in the solver or waiting for a step
         self._closed = False  # the run is over: steps not started are skipped
         self._context = decimal.getcontext().copy()
@@ -87,15 +91,25 @@ class Prepared:
         self._steps.append((name, fn))
 
     def launch(self) -> None:
-        """Start the steps on the helper thread (or leave them to :meth:`get`, inline, when
-        the helper is disabled)."""
-        if self._steps and enabled():
-            self._launched = True
-            _helper().put(self)
+        """The steps are all added: the helper thread takes them when the run first enters the
+        solver (:meth:`solver_starts`); until then, or when the helper is disabled, :meth:`get`
+        runs a step inline.
+
+        Not earlier: a helper woken before the solver releases the GIL would wait for it and
+        take it whenever the run's own Python releases it for a moment (numpy does, for large
+        arrays), then hand it back: two thread switches each time, for nothing."""
+        self._ready = bool(self._steps) and enabled()
 
     def solver_starts(self) -> None:
         """The run enters the solver (which releases the GIL): the helper may go on."""
-        if self._launched and len(self._done) < len(self._steps):
+        if not self._launched:
+            if not self._ready:
+                return
+            with self._cond:
+                self._run_idle = True
+            self._launched = True
+            _helper().put(self)
+        elif len(self._done) < len(self._steps):
             with self._cond:
                 self._run_idle = True
                 self._cond.notify_all()
@@ -123,6 +137,8 @@ class Prepared:
                             self._cond.wait()
                         if self._closed:
                             return
+                        if name in self._done:
+                            continue  # run inline before the job was handed over
                     try:
                         result: tuple[bool, Any] = (True, fn())
                     except Exception as exc:  # handed to the caller by get()
@@ -137,7 +153,7 @@ class Prepared:
                 self._cond.notify_all()
 
     def get(self, name: str) -> Any:
-        if not self._launched:  # inline: run the step now (once)
+        if not self._launched:  # inline (not handed to the helper): run the step now, once
             if name not in self._done:
                 fn = dict(self._steps)[name]
                 try:

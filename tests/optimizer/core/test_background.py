@@ -76,11 +76,18 @@ def test_runs_from_several_threads_at_once_get_their_own_values() -> None:
     assert [got[i] for i in range(4)] == want
 
 
+def _hand_over(prep: Prepared) -> None:
+    """What a run's solve does: the job goes to the helper as the run enters the solver."""
+    prep.solver_starts()
+    prep.solver_ends()
+
+
 def test_a_step_error_is_raised_by_get_and_the_next_run_is_not_held_up() -> None:
     prep = Prepared()
     prep.start("fails", lambda: 1 / 0)
     prep.start("works", lambda: "value")
     prep.launch()
+    _hand_over(prep)
     with pytest.raises(ZeroDivisionError):
         prep.get("fails")
     assert prep.get("works") == "value"
@@ -92,26 +99,41 @@ def test_a_step_error_is_raised_by_get_and_the_next_run_is_not_held_up() -> None
 
 
 def test_steps_start_only_while_the_run_waits_and_are_skipped_after_close() -> None:
-    ran: list[str] = []
+    ran: list[tuple[str, bool]] = []
 
     def step(name: str) -> str:
-        ran.append(name)
+        ran.append((name, threading.current_thread() is threading.main_thread()))
         return name.upper()
 
     prep = Prepared()
     prep.start("a", lambda: step("a"))
     prep.start("b", lambda: step("b"))
+    prep.start("c", lambda: step("c"))
     prep.launch()
-    # the run is "in Python" (neither solving nor waiting): nothing starts
+    # not handed over before the run enters the solver: nothing starts
     threading.Event().wait(0.05)
     assert ran == []
-    assert prep.get("a") == "A"  # waiting lets the helper run
+    assert prep.get("a") == "A"  # asked for before: run inline, on the caller's thread
+    assert ran == [("a", True)]
+    prep.solver_starts()  # the run "solves": the helper takes the rest (not "a" again)
+    threading.Event().wait(0.2)
+    prep.solver_ends()
+    assert ran == [("a", True), ("b", False), ("c", False)]
+    assert prep.get("b") == "B" and prep.get("c") == "C"
     prep.close()
+    # a job closed before its steps ran skips them; the helper is free for the next one
+    skipped = Prepared()
+    skipped.start("d", lambda: step("d"))
+    skipped.launch()
+    skipped.solver_starts()
+    skipped.close()
     later = Prepared()
-    later.start("c", lambda: "C")
+    later.start("e", lambda: step("e"))
     later.launch()
-    assert later.get("c") == "C"  # the helper is free again
-    assert ran in (["a"], ["a", "b"])
+    _hand_over(later)
+    assert later.get("e") == "E"  # waiting lets the helper run
+    assert ("e", False) in ran
+    assert [r for r in ran if r[0] == "d"] in ([], [("d", False)])
 
 
 def test_steps_use_the_callers_decimal_context(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -122,6 +144,7 @@ def test_steps_use_the_callers_decimal_context(monkeypatch: pytest.MonkeyPatch) 
             prep = Prepared()
             prep.start("third", lambda: Decimal(1) / Decimal(3))
             prep.launch()
+            _hand_over(prep)
             assert str(prep.get("third")) == "0.333333"
             prep.close()
 
@@ -134,6 +157,8 @@ def test_the_helper_is_started_again_in_a_forked_child() -> None:
     prep = Prepared()
     prep.start("x", lambda: 42)
     prep.launch()
+    _hand_over(prep)
+    assert background._queue is not None  # a new helper took the job
     assert prep.get("x") == 42
 
 

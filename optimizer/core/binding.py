@@ -124,17 +124,19 @@ def binding_constraints(
     du = final.duals
     out: list[dict[str, Any]] = []
     syms = [x.symbol for x in s.securities]
-    realized_net = sum(
-        (lt.realized_gain for t in trades for lt in t.lots if lt.taxable), Decimal(0)
-    )
-    realized_st = sum(
-        (lt.realized_gain for t in trades for lt in t.lots if lt.taxable and lt.term == "short"),
-        Decimal(0),
-    )
-    gross = sum(
-        (lt.realized_gain for t in trades for lt in t.lots if lt.taxable and lt.realized_gain > 0),
-        Decimal(0),
-    )
+    # realized in taxable accounts: net, its short-term part, and the gains alone (in lot order,
+    # each sum as a running total)
+    realized_net = realized_st = gross = Decimal(0)
+    for t in trades:
+        for lt in t.lots:
+            if not lt.taxable:
+                continue
+            g = lt.realized_gain
+            realized_net += g
+            if lt.term == "short":
+                realized_st += g
+            if g > 0:
+                gross += g
     avail = available_gains(pd) if available is None else available
     ytd_s, ytd_l = s.tax.realized_ytd_short_term, s.tax.realized_ytd_long_term
 
@@ -152,7 +154,8 @@ def binding_constraints(
     ):
         if cap is None:
             continue
-        y = float(dual(name).sum()) if dual(name).size else 0.0
+        dv = dual(name)
+        y = float(dv.sum()) if dv.size else 0.0
         near = cap > 0 and used >= cap * Decimal("0.995")
         if y <= DUAL_TOL and not near:
             continue
@@ -218,23 +221,22 @@ def binding_constraints(
                     }
                 )
     dv = dual("max_weight")
-    for i in range(pd.n):
-        if dv.size and dv[i] > DUAL_TOL:
-            out.append(
-                {
-                    "constraint": f"max_weight:{syms[i]}",
-                    "family": "max_weight",
-                    "limit": float(pd.mw_sec[i]),
-                    "shadow_price": float(dv[i]),
-                    "text": f"The maximum weight {_pct(pd.mw_sec[i])} of {syms[i]} binds.",
-                    "_estimate": (
-                        float(dv[i]),
-                        0.01 * pd.V * pd.invested,
-                        f"raising the maximum weight of {syms[i]} by one percentage point "
-                        f"({_money(0.01 * pd.V * pd.invested)})",
-                    ),
-                }
-            )
+    for i in np.nonzero(dv > DUAL_TOL)[0].tolist() if dv.size else []:
+        out.append(
+            {
+                "constraint": f"max_weight:{syms[i]}",
+                "family": "max_weight",
+                "limit": float(pd.mw_sec[i]),
+                "shadow_price": float(dv[i]),
+                "text": f"The maximum weight {_pct(pd.mw_sec[i])} of {syms[i]} binds.",
+                "_estimate": (
+                    float(dv[i]),
+                    0.01 * pd.V * pd.invested,
+                    f"raising the maximum weight of {syms[i]} by one percentage point "
+                    f"({_money(0.01 * pd.V * pd.invested)})",
+                ),
+            }
+        )
     # blocks: aggregate the duals of zero upper bounds by reason and symbol
     # (max dual, blocked value $)
     agg: dict[tuple[str, str, str], list[float]] = {}

@@ -435,7 +435,11 @@ def solve(
     prep = Prepared()
     try:
         prep.start("evaluator", lambda: Evaluator(pd))
-        prep.start("metrics_before", lambda: portfolio_metrics(pd, [], after=False))
+        # the metrics before trading, and what the metrics after take from the lots
+        prep.start(
+            "metrics_before",
+            lambda: (pd.unrealized_lots, portfolio_metrics(pd, [], after=False))[1],
+        )
         prep.start("check_index", lambda: CheckIndex(snapshot))
         prep.start("trade_facts", lambda: trade_facts(pd))
         if not opts.summary_only:

@@ -81,23 +81,18 @@ def _unrealized_run(pd: ProblemData, sold: dict[str, Decimal]) -> dict[str, Deci
     stays of it comes back (exact: every term is an exact Decimal)."""
     sums = list(pd.unrealized_sums)
     if sold:
-        s = pd.snapshot
-        whole = pd.lot_unrealized_dec
-        lt_flags = pd.lot_lt.tolist()
-        index = pd.lot_index
+        lots = pd.unrealized_lots
         for lot_id, shares in sold.items():
-            j = index[lot_id]
-            gain = whole[j]
-            if gain is None:
-                continue
-            sums[term_bucket(gain, lt_flags[j])] -= gain  # the whole lot leaves its bucket
-            lt = s.lots[j]
-            q = lt.quantity - shares
+            facts = lots.get(lot_id)
+            if facts is None:
+                continue  # not a taxable lot
+            gain, bucket, long_term, quantity, cost_basis, price = facts
+            sums[bucket] -= gain  # the whole lot leaves its bucket
+            q = quantity - shares
             if q <= 0:
                 continue
-            price = s.securities[int(pd.lot_sec[j])].price
-            rest = q * price - lt.cost_basis * q / lt.quantity
-            sums[term_bucket(rest, lt_flags[j])] += rest
+            rest = q * price - cost_basis * q / quantity
+            sums[term_bucket(rest, long_term)] += rest
     st_g, st_l, lt_g, lt_l = sums
     return {
         "short_term_gains": cents(st_g),
@@ -136,13 +131,14 @@ def portfolio_metrics(
     raised = {a.id: a.cash_to_raise for a in s.accounts if a.cash_to_raise > 0} if after else {}
     raised_total = sum(raised.values(), ZERO)
     base = V - raised_total
-    w_sec = np.zeros(pd.n)
+    w_list = [0.0] * pd.n
     by_class: dict[str, Decimal] = {c: ZERO for c in pd.classes}
     for (_acc, sym), q in held.items():
         mv = q * price[sym]
         if base > 0:
-            w_sec[sym_index[sym]] += float(mv / base)
+            w_list[sym_index[sym]] += float(mv / base)
         by_class[asset_class[sym]] += mv
+    w_sec = np.array(w_list, dtype=float)
     cash_total = sum(cash.values(), ZERO)
     targets = {t.asset_class: t.target for t in s.targets.asset_classes}
     classes: dict[str, Any] = {}

@@ -217,6 +217,32 @@ class ProblemData:
         return sums[0], sums[1], sums[2], sums[3]
 
     @functools.cached_property
+    def unrealized_lots(self) -> dict[str, tuple[Decimal, int, bool, Decimal, Decimal, Decimal]]:
+        """By lot id, each whole taxable lot's unrealized gain (:attr:`lot_unrealized_dec`), its
+        :func:`term_bucket`, whether it is long term, its quantity, cost basis and price: what
+        a sale of part of it changes in :attr:`unrealized_sums`."""
+        s = self.snapshot
+        prices = [x.price for x in s.securities]
+        out = {}
+        for lot, gain, long_term, i in zip(
+            s.lots,
+            self.lot_unrealized_dec,
+            self.lot_lt.tolist(),
+            self.lot_sec.tolist(),
+            strict=True,
+        ):
+            if gain is not None:
+                out[lot.lot_id] = (
+                    gain,
+                    term_bucket(gain, long_term),
+                    long_term,
+                    lot.quantity,
+                    lot.cost_basis,
+                    prices[i],
+                )
+        return out
+
+    @functools.cached_property
     def lot_index(self) -> dict[str, int]:
         """The index of each lot by its id."""
         return {lt.lot_id: j for j, lt in enumerate(self.snapshot.lots)}

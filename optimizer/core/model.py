@@ -43,7 +43,6 @@ from optimizer.core.scenarios import Settings
 from optimizer.core.snapshot import (
     CASH_CLASS,
     Snapshot,
-    days_to_long_term,
     last_long_term_start,
     memo,
 )
@@ -391,8 +390,9 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
     lot_lt = np.array(lot_lt_l, dtype=bool)
 
     P = n_acc * n
-    pair_acc = np.repeat(np.arange(n_acc), n)
-    pair_sec = np.tile(np.arange(n), n_acc)
+    pairs = np.arange(P)
+    pair_acc = pairs // n  # account-major: pair k is account k // n, security k % n
+    pair_sec = pairs % n
     lot_pair = lot_acc * n + lot_sec
     S = incidence(lot_pair, P)
     A = incidence(pair_sec, n)
@@ -598,13 +598,13 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
     # account can be)
     hold = s.holding
     if settings.no_short_term_gains or hold.hold_back_near_long_term:
+        # within ``near_long_term_days`` of long term: long term on that day (a start on or
+        # before this one)
+        near_until = last_long_term_start(s.as_of + dt.timedelta(days=hold.near_long_term_days))
         for j in np.nonzero(lot_taxable & (lot_g > 0) & ~lot_lt)[0].tolist():
             if settings.no_short_term_gains:
                 block_sell(j, "no_short_term_gains")
-            if (
-                hold.hold_back_near_long_term
-                and days_to_long_term(lots[j], s.as_of) <= hold.near_long_term_days
-            ):
+            if hold.hold_back_near_long_term and lots[j].holding_period_start <= near_until:
                 block_sell(j, "near_long_term")
 
     # ------------------------------------------------------------ wash sales (household-wide)
@@ -634,19 +634,21 @@ def build_problem_data(snapshot: Snapshot, settings: Settings) -> ProblemData:
         info.recent_buys.sort()
         info.recent_loss_sales.sort()
 
+    group_of_sec = np.array([group_index[x.identical_group] for x in secs], dtype=int)
     if wash:
-        # only a sale at a loss (in a taxable account) can be a wash sale
-        for j in np.nonzero((lot_g < 0) & lot_taxable)[0].tolist():
-            lt = lots[j]
-            w_info = wash.get(sym_group[lt.symbol])
-            if w_info and any(lot_id != lt.lot_id for _, _, lot_id in w_info.recent_buys):
+        # only a sale at a loss (in a taxable account) of a security in a group with a recent
+        # buy can be a wash sale
+        bought = np.array([bool(wash.get(g) and wash[g].recent_buys) for g in groups], dtype=bool)
+        lot_group = group_of_sec[lot_sec]
+        for j in np.nonzero((lot_g < 0) & lot_taxable & bought[lot_group])[0].tolist():
+            lot_id = lots[j].lot_id
+            w_info = wash[groups[lot_group[j]]]
+            if any(other != lot_id for _, _, other in w_info.recent_buys):
                 block_sell(j, "wash_sale")
         for k, i in enumerate(pair_sec.tolist()):
             b_info = wash.get(secs[i].identical_group)
             if b_info and b_info.recent_loss_sales:
                 block_buy(k, "wash_sale")
-
-    group_of_sec = np.array([group_index[x.identical_group] for x in secs], dtype=int)
 
     # ------------------------------------------------------------ allocation after the withdrawal
     raised_w = float(raise_w.sum())

@@ -9,7 +9,12 @@ from decimal import Decimal
 
 from optimizer.core.model import build_problem_data
 from optimizer.core.scenarios import resolve_settings
-from optimizer.core.snapshot import is_long_term, last_long_term_start, long_term_date
+from optimizer.core.snapshot import (
+    days_to_long_term,
+    is_long_term,
+    last_long_term_start,
+    long_term_date,
+)
 from optimizer.core.synthetic import synthetic_snapshot
 
 
@@ -56,3 +61,16 @@ def test_problem_data_long_term_flags_are_each_lots_own() -> None:
     want = [is_long_term(lot, snap.as_of) for lot in snap.lots]
     assert pd.lot_lt.tolist() == want
     assert 0 < sum(want) < len(want)  # both sides of the boundary
+    # the lots held back as near long term: short-term gains within the days of the policy
+    near = snap.holding.near_long_term_days
+    taxable = {a.id: a.taxable for a in snap.accounts}
+    price = {x.symbol: x.price for x in snap.securities}
+    held_back = [
+        j
+        for j, lot in enumerate(snap.lots)
+        if taxable[lot.account]
+        and lot.quantity * price[lot.symbol] > lot.cost_basis
+        and 0 < days_to_long_term(lot, snap.as_of) <= near
+    ]
+    got = sorted(j for j, why in pd.sell_block.items() if "near_long_term" in why)
+    assert snap.holding.hold_back_near_long_term and got == held_back and held_back

@@ -60,10 +60,10 @@ from optimizer.core.postprocess import (
     Evaluator,
     Order,
     bump_small,
-    drop_orders,
-    improve,
+    drop_judged,
+    improve_step,
     repair,
-    round_solution,
+    round_checked,
 )
 from optimizer.core.problem import (
     BoundsSolve,
@@ -359,21 +359,28 @@ def _postprocess(
     best: tuple[float, Discrete, ContinuousSolution] | None = None
     xu, bu = xu.copy(), bu.copy()
     for round_no in range(MAX_ROUNDS):
-        dz = round_solution(ev, sol.x, sol.b)
+        # round, repair if needed, improve, drop small and unprofitable orders, judge
+        dz, rounded_ok, d = round_checked(ev, sol.x, sol.b)
         removed: list[Order] = []
-        if repair(ev, dz, xu, bu):
-            dz = improve(ev, dz, xu, bu)
-            dz2, removed, stuck = drop_orders(
-                ev, dz, min_trade_value=min_value, use_fee_test=run.opts.use_fee_test
+        if rounded_ok or repair(ev, dz, xu, bu):
+            dz, d = improve_step(ev, dz, xu, bu, deviation=d if rounded_ok else None)
+            step = drop_judged(
+                ev,
+                dz,
+                min_trade_value=min_value,
+                use_fee_test=run.opts.use_fee_test,
+                deviation=d,
             )
+            dz2, removed, stuck = step.dz, step.removed, step.stuck
+            ok, smallest, obj = step.feasible, step.smallest, step.objective
             if stuck:
                 dz3 = bump_small(ev, dz2, stuck, xu, min_value)
                 if repair(ev, dz3, xu, bu) and ev.smallest_order(dz3) >= min_value - 1e-9:
                     dz2 = dz3
-            if ev.feasible(dz2) and ev.smallest_order(dz2) >= min_value - 1e-9:
-                obj = ev.objective(dz2)
-                if best is None or obj < best[0] - 1e-12:
-                    best = (obj, dz2, sol)
+                    ok, smallest, obj = ev.feasible(dz2), ev.smallest_order(dz2), ev.objective(dz2)
+            good = ok and smallest >= min_value - 1e-9
+            if good and (best is None or obj < best[0] - 1e-12):
+                best = (obj, dz2, sol)
         if not removed:
             if best is not None:
                 break

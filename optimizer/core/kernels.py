@@ -808,3 +808,105 @@ def round_solution(
             v = 0.0
         buy[k] = v if (v >= 0.0 or v != v) else 0.0
     return sell, buy
+
+
+# ---------------------------------------------------------------- one call per step of a round
+# The rounding round of optimizer.core.engine._postprocess (round, check, improve, drop, judge
+# the result) as three compiled calls instead of ten: the same kernels in the same order, so the
+# same floats. lambda Sigma d and lambda TE^2 stay with numpy's BLAS (between the calls).
+
+
+@njit(cache=True)
+def round_checked(
+    ST: Any, x: Any, b: Any, lot_q: Any, unit_lot: Any, unit_pair: Any, loss_lot: Any
+) -> Any:  # pragma: no cover - compiled
+    """:func:`round_solution` of ``(x, b)``, whether it breaks no hard constraint, and (when
+    it does not) its :func:`deviation`: ``(sell, buy, feasible, d)``."""
+    sell, buy = round_solution(x, b, ST[2], ST[0], ST[1], lot_q, unit_lot, unit_pair, loss_lot)
+    if not _feasible(ST, sell, buy):
+        return sell, buy, False, np.zeros(0)
+    return sell, buy, True, deviation(ST, sell, buy)
+
+
+@njit(cache=True)
+def stable_order(values: Any, sides: Any, pairs: Any) -> Any:  # pragma: no cover - compiled
+    """``np.lexsort((pairs, sides, values))``: by value, then side, then pair (three stable
+    sorts, least significant key first)."""
+    perm = np.argsort(pairs, kind="mergesort")
+    perm = perm[np.argsort(sides[perm], kind="mergesort")]
+    return perm[np.argsort(values[perm], kind="mergesort")]
+
+
+@njit(cache=True)
+def drop_judged(
+    ST: Any,
+    T: Any,
+    sell0: Any,
+    buy0: Any,
+    min_trade_value: float,
+    use_fee_test: bool,
+    k_lot: Any,
+    k_pair: Any,
+    drag_pair: Any,
+    dev_of_pair: Any,
+    sigma_diag: Any,
+    sd0: Any,
+    Gt: Any,
+    sig2: Any,
+    cols: Any,
+    have: Any,
+) -> Any:  # pragma: no cover - compiled
+    """:func:`drop` over the tickets of ``(sell0, buy0)`` smallest first (:func:`order_arrays`,
+    :func:`stable_order`), then the result judged: whether it breaks no hard constraint, its
+    smallest ticket and :func:`objective_terms`. Returns ``(sell, buy, status, sides, pairs,
+    values, lot_ptr, lot_idx, perm, feasible, smallest, d, tax, lin, drag)``."""
+    sides, pairs, values, lot_ptr, lot_idx = order_arrays(ST[3], ST[1], sell0, buy0)
+    if sides.shape[0]:
+        perm = stable_order(values, sides, pairs)
+        sell, buy, status = drop(
+            ST, T, sell0, buy0, sides, pairs, values, lot_ptr, lot_idx, perm,
+            min_trade_value, use_fee_test, k_lot, k_pair, drag_pair, dev_of_pair, sigma_diag,
+            sd0, Gt, sig2, cols, have,
+        )  # fmt: skip
+    else:
+        perm = np.zeros(0, dtype=np.int64)
+        sell, buy, status = sell0.copy(), buy0.copy(), np.zeros(0, dtype=np.int64)
+    ok = _feasible(ST, sell, buy)
+    smallest = smallest_order(ST[3], ST[1], sell, buy)
+    d, tax, lin, drag = objective_terms(ST, T, k_lot, k_pair, drag_pair, sell, buy)
+    return (
+        sell, buy, status, sides, pairs, values, lot_ptr, lot_idx, perm, ok, smallest, d, tax,
+        lin, drag,
+    )  # fmt: skip
+
+
+@njit(cache=True)
+def improve_deviation(
+    ST: Any,
+    T: Any,
+    sell0: Any,
+    buy0: Any,
+    xu: Any,
+    bu: Any,
+    lot_q: Any,
+    dev_of_pair: Any,
+    unit_lot: Any,
+    unit_pair: Any,
+    k_lot: Any,
+    k_pair: Any,
+    drag_pair: Any,
+    class_of_pair: Any,
+    sigma_diag: Any,
+    sd0: Any,
+    Gt: Any,
+    sig2: Any,
+    cols: Any,
+    have: Any,
+    passes: int,
+) -> Any:  # pragma: no cover - compiled
+    """:func:`improve` and the :func:`deviation` of its result: ``(sell, buy, d)``."""
+    sell, buy = improve(
+        ST, T, sell0, buy0, xu, bu, lot_q, dev_of_pair, unit_lot, unit_pair, k_lot, k_pair,
+        drag_pair, class_of_pair, sigma_diag, sd0, Gt, sig2, cols, have, passes,
+    )  # fmt: skip
+    return sell, buy, deviation(ST, sell, buy)

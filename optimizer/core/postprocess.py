@@ -357,6 +357,16 @@ def round_solution(ev: Evaluator, x: np.ndarray, b: np.ndarray) -> Discrete:
     return Discrete(sell, buy)
 
 
+def round_checked(ev: Evaluator, x: np.ndarray, b: np.ndarray) -> tuple[Discrete, bool, np.ndarray]:
+    """:func:`round_solution`, whether the result breaks no hard constraint
+    (:meth:`Evaluator.feasible`) and, when it breaks none, its deviation
+    (:meth:`Evaluator.deviation_of`), in one compiled call."""
+    sell, buy, ok, d = kernels.round_checked(
+        ev.kst, _f64(x), _f64(b), ev.lot_q, ev.unit_lot, ev.unit_pair, ev.loss_lot
+    )
+    return Discrete(sell, buy), bool(ok), d
+
+
 def _units_for(amount_w: float, V: float, price: float, unit: float) -> float:
     return max(1.0, math.ceil(amount_w * V / price / unit - 1e-9)) * unit
 
@@ -575,42 +585,57 @@ def drop_orders(
     ``dJ = -2 delta (lambda Sigma d)_e + delta^2 (lambda Sigma)_ee + dTax + cost + fee``.
     Orders are taken smallest first; the loop is compiled (:func:`optimizer.core.kernels.drop`).
     """
-    arrays = ev.order_arrays(dz)
-    sides, pairs, values, lot_ptr, lot_idx = arrays
-    if not len(sides):
-        return dz.copy(), [], []
-    # smallest first; ties: purchases before sales ("buy" < "sell"), then by pair
-    perm = np.lexsort((pairs, sides, values))
-    sd = ev.sigma_d(ev.deviation_of(dz))
-    sell, buy, status = kernels.drop(
-        ev.kst,
-        ev.tax_args,
-        _f64(dz.sell),
-        _f64(dz.buy),
-        sides,
-        pairs,
-        values,
-        lot_ptr,
-        lot_idx,
-        perm,
-        float(min_trade_value),
-        bool(use_fee_test),
-        ev.k_lot,
-        ev.k_pair,
-        ev.drag_pair,
-        ev.dev_of_pair_i,
-        ev.sigma_diag,
-        _f64(sd),
-        ev.Gt,
-        ev.sig2,
-        ev._cols,
-        ev._have,
+    step = drop_judged(ev, dz, min_trade_value=min_trade_value, use_fee_test=use_fee_test)
+    return step.dz, step.removed, step.stuck
+
+
+class DropStep(NamedTuple):
+    """What :func:`drop_judged` returns: the trade list after :func:`drop_orders`, its removed
+    and stuck orders, and the trade list judged: no hard constraint broken, its smallest
+    ticket (dollars) and its objective (:meth:`Evaluator.objective`)."""
+
+    dz: Discrete
+    removed: list[Order]
+    stuck: list[Order]
+    feasible: bool
+    smallest: float
+    objective: float
+
+
+def drop_judged(
+    ev: Evaluator,
+    dz: Discrete,
+    *,
+    min_trade_value: float,
+    use_fee_test: bool = True,
+    deviation: np.ndarray | None = None,
+) -> DropStep:
+    """:func:`drop_orders` and the result judged, in one compiled call
+    (:func:`optimizer.core.kernels.drop_judged`: the same kernels, so the same floats as the
+    separate calls). ``deviation`` is ``ev.deviation_of(dz)`` when the caller has it."""
+    d0 = ev.deviation_of(dz) if deviation is None else deviation
+    (sell, buy, status, sides, pairs, values, lot_ptr, lot_idx, perm, ok, smallest, d, tax,
+     lin, drag) = kernels.drop_judged(
+        ev.kst, ev.tax_args, _f64(dz.sell), _f64(dz.buy), float(min_trade_value),
+        bool(use_fee_test), ev.k_lot, ev.k_pair, ev.drag_pair, ev.dev_of_pair_i,
+        ev.sigma_diag, _f64(ev.sigma_d(d0)), ev.Gt, ev.sig2, ev._cols, ev._have,
+    )  # fmt: skip
+    removed: list[Order] = []
+    stuck: list[Order] = []
+    if status.size and status.any():
+        arrays = OrderArrays(sides, pairs, values, lot_ptr, lot_idx)
+        codes = status[perm].tolist()
+        order_no = perm.tolist()
+        removed = _orders(arrays, [o for o, c in zip(order_no, codes, strict=True) if c == 1])
+        stuck = _orders(arrays, [o for o, c in zip(order_no, codes, strict=True) if c == 2])
+    return DropStep(
+        Discrete(sell, buy),
+        removed,
+        stuck,
+        bool(ok),
+        float(smallest),
+        float(ev.te2(d) + tax + lin + drag),
     )
-    codes = status[perm].tolist()
-    order_no = perm.tolist()
-    removed = _orders(arrays, [o for o, c in zip(order_no, codes, strict=True) if c == 1])
-    stuck = _orders(arrays, [o for o, c in zip(order_no, codes, strict=True) if c == 2])
-    return Discrete(sell, buy), removed, stuck
 
 
 def _unit(m: int, e: int) -> np.ndarray:
@@ -657,8 +682,23 @@ def improve(
     a value within 1e-12 of its limit is judged by the full check instead). Compiled:
     :func:`optimizer.core.kernels.improve`.
     """
-    sd = ev.sigma_d(ev.deviation_of(dz))  # lambda Sigma d
-    sell, buy = kernels.improve(
+    return improve_step(ev, dz, xu, bu, passes)[0]
+
+
+def improve_step(
+    ev: Evaluator,
+    dz: Discrete,
+    xu: np.ndarray,
+    bu: np.ndarray,
+    passes: int = 2,
+    *,
+    deviation: np.ndarray | None = None,
+) -> tuple[Discrete, np.ndarray]:
+    """:func:`improve` and the deviation of its result (``ev.deviation_of``), in one compiled
+    call. ``deviation`` is ``ev.deviation_of(dz)`` when the caller has it."""
+    d0 = ev.deviation_of(dz) if deviation is None else deviation
+    sd = ev.sigma_d(d0)  # lambda Sigma d
+    sell, buy, d = kernels.improve_deviation(
         ev.kst,
         ev.tax_args,
         _f64(dz.sell),
@@ -681,4 +721,4 @@ def improve(
         ev._have,
         passes,
     )
-    return Discrete(sell, buy)
+    return Discrete(sell, buy), d

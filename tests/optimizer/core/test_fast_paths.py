@@ -305,13 +305,13 @@ def _improve_reference(
 
 def _captured_postprocess_inputs(monkeypatch: pytest.MonkeyPatch, snap, scenario: str):  # type: ignore[no-untyped-def]
     seen: list[tuple] = []
-    real_improve = engine.improve
+    real_improve = engine.improve_step
 
-    def spy(ev, dz, xu, bu, passes=2):  # type: ignore[no-untyped-def]
+    def spy(ev, dz, xu, bu, passes=2, *, deviation=None):  # type: ignore[no-untyped-def]
         seen.append((ev, dz.copy(), xu.copy(), bu.copy()))
-        return real_improve(ev, dz, xu, bu, passes)
+        return real_improve(ev, dz, xu, bu, passes, deviation=deviation)
 
-    monkeypatch.setattr(engine, "improve", spy)
+    monkeypatch.setattr(engine, "improve_step", spy)
     solve(snap, scenario=scenario, options=RunOptions(explain="none"))
     monkeypatch.undo()
     return seen
@@ -390,13 +390,13 @@ def test_no_wasted_final_resolve_in_post_processing(monkeypatch: pytest.MonkeyPa
         n_stocks=60, n_lots=300, seed=2, gain_cap="25000", ticket_fee="1", min_trade_value="100"
     )
     rounds: list[int] = []
-    real = engine.round_solution
+    real = engine.round_checked
 
     def spy(ev, x, b):  # type: ignore[no-untyped-def]
         rounds.append(1)
         return real(ev, x, b)
 
-    monkeypatch.setattr(engine, "round_solution", spy)
+    monkeypatch.setattr(engine, "round_checked", spy)
     res = solve(snap, scenario="aggressive", options=RunOptions(explain="none"))
     # every continuous solve after the direction-fixed one is rounded
     before_post = res.solver.solves - len(rounds) + 1

@@ -14,6 +14,7 @@ import pytest
 
 import optimizer.core.engine as engine
 from optimizer.core import kernels
+from optimizer.core.bounds import base_bounds
 from optimizer.core.engine import RunOptions, solve
 from optimizer.core.model import BIG, build_problem_data
 from optimizer.core.postprocess import (
@@ -23,7 +24,11 @@ from optimizer.core.postprocess import (
     Order,
     Violation,
     _sigma_col,
+    drop_judged,
     drop_orders,
+    improve_step,
+    round_checked,
+    round_solution,
 )
 from optimizer.core.scenarios import resolve_settings
 from optimizer.core.snapshot import load_snapshot
@@ -203,6 +208,46 @@ def test_compiled_tickets_deviation_and_objective_equal_their_numpy_forms() -> N
     assert only.value == len(lots) * ev.pp[pair]
 
 
+def test_one_call_steps_equal_the_separate_calls() -> None:
+    """The round's steps as one compiled call each give what the separate calls give."""
+    rng = np.random.default_rng(5)
+    judged = feasible_rounded = 0
+    for snap in _cases():
+        pd = build_problem_data(snap, resolve_settings(snap, "moderate"))
+        ev = Evaluator(pd)
+        xu, bu = base_bounds(pd)
+        for dz in _random_lists(ev, rng, 12):
+            x, b = ev.weights(dz)
+            x = x * rng.uniform(0.8, 1.2, len(x))
+            b = b * rng.uniform(0.8, 1.2, len(b))
+            rounded, ok, d = round_checked(ev, x, b)
+            plain = round_solution(ev, x, b)
+            assert np.array_equal(rounded.sell, plain.sell)
+            assert np.array_equal(rounded.buy, plain.buy)
+            assert ok == ev.feasible(plain)
+            if ok:
+                feasible_rounded += 1
+                assert np.array_equal(d, ev.deviation_of(plain))
+            better, d2 = improve_step(ev, dz, xu, bu)
+            again, _ = improve_step(ev, dz, xu, bu, deviation=ev.deviation_of(dz))
+            assert np.array_equal(better.sell, again.sell)
+            assert np.array_equal(better.buy, again.buy)
+            assert np.array_equal(d2, ev.deviation_of(better))
+            for min_value in (50.0, 2000.0):
+                step = drop_judged(ev, dz, min_trade_value=min_value)
+                assert step.feasible == ev.feasible(step.dz)
+                assert step.smallest == ev.smallest_order(step.dz)
+                assert step.objective == ev.objective(step.dz)
+                judged += 1
+            arrays = ev.order_arrays(dz)
+            if len(arrays.sides):
+                assert np.array_equal(
+                    kernels.stable_order(arrays.values, arrays.sides, arrays.pairs),
+                    np.lexsort((arrays.pairs, arrays.sides, arrays.values)),
+                )
+    assert judged > 100 and feasible_rounded > 10
+
+
 @pytest.mark.parametrize("n", [*range(0, 20), 127, 128, 129, 255, 256, 300, 1000, 4099])
 def test_sum_is_numpys_pairwise_sum(n: int) -> None:
     rng = np.random.default_rng(n)
@@ -264,13 +309,13 @@ def test_compiled_drop_makes_the_decisions_of_the_python_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     seen: list[tuple] = []
-    real = engine.drop_orders
+    real = engine.drop_judged
 
     def spy(ev, dz, **kw):  # type: ignore[no-untyped-def]
         seen.append((ev, dz.copy(), kw))
         return real(ev, dz, **kw)
 
-    monkeypatch.setattr(engine, "drop_orders", spy)
+    monkeypatch.setattr(engine, "drop_judged", spy)
     for seed in range(4):
         snap = synthetic_snapshot(
             n_stocks=20 + 5 * seed,

@@ -372,7 +372,7 @@ def improve(
 
     ``sd0`` is lambda Sigma d at the start; the columns of lambda Sigma come from
     :func:`sigma_col` (``cols``/``have`` are the run's cache of them). Returns the new
-    ``(sell, buy)``.
+    ``(sell, buy)`` and their :func:`deviation`.
     """
     lp, pp, V, lot_pair, pair_acc, pair_sec = ST[0], ST[1], ST[2], ST[3], ST[5], ST[6]
     floor, has_bps, gN, gS = ST[11], ST[12], ST[13], ST[14]
@@ -536,7 +536,7 @@ def improve(
             changed = True
         if not changed:
             break
-    return sell, buy
+    return sell, buy, deviation(ST, sell, buy)
 
 
 @njit(cache=True)
@@ -676,17 +676,11 @@ def feasible(ST: tuple[Any, ...], sell: np.ndarray, buy: np.ndarray) -> bool:
 
 
 @njit(cache=True)
-def drop(
+def drop_judged(
     ST: Any,
     T: Any,
     sell0: Any,
     buy0: Any,
-    sides: Any,
-    pairs: Any,
-    values: Any,
-    lot_ptr: Any,
-    lot_idx: Any,
-    perm: Any,
     min_trade_value: float,
     use_fee_test: bool,
     k_lot: Any,
@@ -700,10 +694,15 @@ def drop(
     cols: Any,
     have: Any,
 ) -> Any:  # pragma: no cover - compiled
-    """The loop of :func:`optimizer.core.postprocess.drop_orders` over the orders of
-    :func:`order_arrays` taken in the order ``perm``. Returns the new ``(sell, buy)`` and per
-    order 0 (kept), 1 (removed) or 2 (too small, but its removal would break a hard
-    constraint)."""
+    """The loop of :func:`optimizer.core.postprocess.drop_orders`: the tickets of ``(sell0,
+    buy0)`` (:func:`order_arrays`) taken smallest first (:func:`stable_order`), each removed when
+    it is below the minimum or not worth its cost and the rest stays feasible; then the result
+    judged: whether it breaks no hard constraint, its smallest ticket and
+    :func:`objective_terms`. Returns ``(sell, buy, status, sides, pairs, values, lot_ptr,
+    lot_idx, perm, feasible, smallest, d, tax, lin, drag)``, ``status`` per ticket 0 (kept), 1
+    (removed) or 2 (too small, but its removal would break a hard constraint)."""
+    sides, pairs, values, lot_ptr, lot_idx = order_arrays(ST[3], ST[1], sell0, buy0)
+    perm = stable_order(values, sides, pairs)
     lp, V, fee_w, gN, gS = ST[0], ST[2], ST[10], ST[13], ST[14]
     sell = sell0.copy()
     buy = buy0.copy()
@@ -767,7 +766,13 @@ def drop(
             sd[r] = sd[r] - delta * col[r]
         R, R_S = R - dR, R_S - dS
         base_tax = new_tax
-    return sell, buy, status
+    ok = _feasible(ST, sell, buy)
+    smallest = smallest_order(ST[3], ST[1], sell, buy)
+    d, tax, lin, drag = objective_terms(ST, T, k_lot, k_pair, drag_pair, sell, buy)
+    return (
+        sell, buy, status, sides, pairs, values, lot_ptr, lot_idx, perm, ok, smallest, d, tax,
+        lin, drag,
+    )  # fmt: skip
 
 
 @njit(cache=True)
@@ -835,78 +840,3 @@ def stable_order(values: Any, sides: Any, pairs: Any) -> Any:  # pragma: no cove
     perm = np.argsort(pairs, kind="mergesort")
     perm = perm[np.argsort(sides[perm], kind="mergesort")]
     return perm[np.argsort(values[perm], kind="mergesort")]
-
-
-@njit(cache=True)
-def drop_judged(
-    ST: Any,
-    T: Any,
-    sell0: Any,
-    buy0: Any,
-    min_trade_value: float,
-    use_fee_test: bool,
-    k_lot: Any,
-    k_pair: Any,
-    drag_pair: Any,
-    dev_of_pair: Any,
-    sigma_diag: Any,
-    sd0: Any,
-    Gt: Any,
-    sig2: Any,
-    cols: Any,
-    have: Any,
-) -> Any:  # pragma: no cover - compiled
-    """:func:`drop` over the tickets of ``(sell0, buy0)`` smallest first (:func:`order_arrays`,
-    :func:`stable_order`), then the result judged: whether it breaks no hard constraint, its
-    smallest ticket and :func:`objective_terms`. Returns ``(sell, buy, status, sides, pairs,
-    values, lot_ptr, lot_idx, perm, feasible, smallest, d, tax, lin, drag)``."""
-    sides, pairs, values, lot_ptr, lot_idx = order_arrays(ST[3], ST[1], sell0, buy0)
-    if sides.shape[0]:
-        perm = stable_order(values, sides, pairs)
-        sell, buy, status = drop(
-            ST, T, sell0, buy0, sides, pairs, values, lot_ptr, lot_idx, perm,
-            min_trade_value, use_fee_test, k_lot, k_pair, drag_pair, dev_of_pair, sigma_diag,
-            sd0, Gt, sig2, cols, have,
-        )  # fmt: skip
-    else:
-        perm = np.zeros(0, dtype=np.int64)
-        sell, buy, status = sell0.copy(), buy0.copy(), np.zeros(0, dtype=np.int64)
-    ok = _feasible(ST, sell, buy)
-    smallest = smallest_order(ST[3], ST[1], sell, buy)
-    d, tax, lin, drag = objective_terms(ST, T, k_lot, k_pair, drag_pair, sell, buy)
-    return (
-        sell, buy, status, sides, pairs, values, lot_ptr, lot_idx, perm, ok, smallest, d, tax,
-        lin, drag,
-    )  # fmt: skip
-
-
-@njit(cache=True)
-def improve_deviation(
-    ST: Any,
-    T: Any,
-    sell0: Any,
-    buy0: Any,
-    xu: Any,
-    bu: Any,
-    lot_q: Any,
-    dev_of_pair: Any,
-    unit_lot: Any,
-    unit_pair: Any,
-    k_lot: Any,
-    k_pair: Any,
-    drag_pair: Any,
-    class_of_pair: Any,
-    sigma_diag: Any,
-    sd0: Any,
-    Gt: Any,
-    sig2: Any,
-    cols: Any,
-    have: Any,
-    passes: int,
-) -> Any:  # pragma: no cover - compiled
-    """:func:`improve` and the :func:`deviation` of its result: ``(sell, buy, d)``."""
-    sell, buy = improve(
-        ST, T, sell0, buy0, xu, bu, lot_q, dev_of_pair, unit_lot, unit_pair, k_lot, k_pair,
-        drag_pair, class_of_pair, sigma_diag, sd0, Gt, sig2, cols, have, passes,
-    )  # fmt: skip
-    return sell, buy, deviation(ST, sell, buy)

@@ -583,7 +583,8 @@ def drop_orders(
     removed without breaking a hard constraint. The benefit of removing an order on pair k with
     signed weight change delta (purchase +, sale -) is computed in O(1):
     ``dJ = -2 delta (lambda Sigma d)_e + delta^2 (lambda Sigma)_ee + dTax + cost + fee``.
-    Orders are taken smallest first; the loop is compiled (:func:`optimizer.core.kernels.drop`).
+    Orders are taken smallest first; the loop is compiled
+    (:func:`optimizer.core.kernels.drop_judged`).
     """
     step = drop_judged(ev, dz, min_trade_value=min_trade_value, use_fee_test=use_fee_test)
     return step.dz, step.removed, step.stuck
@@ -698,7 +699,7 @@ def improve_step(
     call. ``deviation`` is ``ev.deviation_of(dz)`` when the caller has it."""
     d0 = ev.deviation_of(dz) if deviation is None else deviation
     sd = ev.sigma_d(d0)  # lambda Sigma d
-    sell, buy, d = kernels.improve_deviation(
+    sell, buy, d = kernels.improve(
         ev.kst,
         ev.tax_args,
         _f64(dz.sell),

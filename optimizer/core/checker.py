@@ -74,8 +74,9 @@ def _where(t: Trade) -> str:
 class CheckIndex:
     """What the checker derives from the snapshot alone (before looking at any trade): the
     securities, accounts and lots by key, whether a sale of each lot today is long term, the
-    holdings and values before trading and the wash-sale window. Built once per snapshot; :func:`check` builds it when not given one (the
-    engine builds it while the solver runs). Read-only once built."""
+    holdings and values before trading and the wash-sale window. Built once per snapshot;
+    :func:`check` builds it when not given one (the engine builds it while the solver runs).
+    Read-only once built."""
 
     def __init__(self, snapshot: Snapshot) -> None:
         s = snapshot

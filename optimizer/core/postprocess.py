@@ -303,6 +303,10 @@ class Evaluator:
             self.kst, self.tax_args, self.k_lot, self.k_pair, self.drag_pair,
             _f64(dz.sell), _f64(dz.buy),
         )  # fmt: skip
+        return self.objective_of(d, tax, lin, drag)
+
+    def objective_of(self, d: np.ndarray, tax: float, lin: float, drag: float) -> float:
+        """The objective from :func:`optimizer.core.kernels.objective_terms`' terms."""
         return float(self.te2(d) + tax + lin + drag)
 
     # ------------------------------------------------------------ constraints
@@ -635,7 +639,7 @@ def drop_judged(
         stuck,
         bool(ok),
         float(smallest),
-        float(ev.te2(d) + tax + lin + drag),
+        ev.objective_of(d, tax, lin, drag),
     )
 
 

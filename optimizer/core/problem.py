@@ -100,7 +100,6 @@ class ContinuousSolution:
     solve_time: float
     iterations: int
     duals: Mapping[str, np.ndarray] = field(default_factory=dict)
-    compile_time: float = 0.0  # seconds spent compiling the cvxpy problem in this solve
 
 
 def _structure_key(pd: ProblemData, solver: str) -> str:
@@ -278,13 +277,12 @@ class CompiledModel:
         mapping falls back to ``problem.solve``.
         """
         with self.lock:
-            compile_time = self._compile(values)
+            self._compile(values)
             if self.compiled is not None:
                 sol = self.compiled.solve(values, options)
             else:
                 sol = self._solve_cvxpy(values, options)
             self.solves += 1
-            sol.compile_time = compile_time
             return sol
 
     def _solve_cvxpy(self, values: dict[str, Any], options: dict[str, Any]) -> ContinuousSolution:

@@ -63,7 +63,7 @@ from optimizer.core.postprocess import (
     drop_judged,
     improve_step,
     repair,
-    round_checked,
+    round_step,
 )
 from optimizer.core.problem import (
     BoundsSolve,
@@ -359,18 +359,18 @@ def _postprocess(
     best: tuple[float, Discrete, ContinuousSolution] | None = None
     xu, bu = xu.copy(), bu.copy()
     for round_no in range(MAX_ROUNDS):
-        # round, repair if needed, improve, drop small and unprofitable orders, judge
-        dz, rounded_ok, d = round_checked(ev, sol.x, sol.b)
+        # round, repair if needed, improve, drop small and unprofitable orders, judge (one
+        # compiled call when the rounded list needs no repair)
+        dz, step = round_step(
+            ev, sol.x, sol.b, xu, bu, min_trade_value=min_value, use_fee_test=run.opts.use_fee_test
+        )
         removed: list[Order] = []
-        if rounded_ok or repair(ev, dz, xu, bu):
-            dz, d = improve_step(ev, dz, xu, bu, deviation=d if rounded_ok else None)
+        if step is None and repair(ev, dz, xu, bu):
+            dz, d = improve_step(ev, dz, xu, bu)
             step = drop_judged(
-                ev,
-                dz,
-                min_trade_value=min_value,
-                use_fee_test=run.opts.use_fee_test,
-                deviation=d,
+                ev, dz, min_trade_value=min_value, use_fee_test=run.opts.use_fee_test, deviation=d
             )
+        if step is not None:
             dz2, removed, stuck = step.dz, step.removed, step.stuck
             ok, smallest, obj = step.feasible, step.smallest, step.objective
             if stuck:

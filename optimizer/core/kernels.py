@@ -336,6 +336,24 @@ def sigma_col(Gt: Any, sig2: Any, e: int, cols: Any, have: Any) -> Any:  # pragm
 
 
 @njit(cache=True)
+def sigma_d(Gt: Any, sig2: Any, d: Any) -> Any:  # pragma: no cover - compiled
+    """lambda Sigma d = ``Gt^T (Gt d) + sig2 * d`` in loops of a fixed order (the factor's rows
+    in order for ``Gt d``, then row by row for ``Gt^T``): the same floats on every machine,
+    whatever BLAS numpy has."""
+    r, m = Gt.shape
+    out = np.zeros(m)
+    for i in range(r):
+        s = 0.0
+        for j in range(m):
+            s += Gt[i, j] * d[j]
+        for j in range(m):
+            out[j] += Gt[i, j] * s
+    for j in range(m):
+        out[j] += sig2[j] * d[j]
+    return out
+
+
+@njit(cache=True)
 def _tax(T: Any, R: float, R_S: float) -> float:  # pragma: no cover - compiled
     """Evaluator.tax_fn: ``T = (ytd, ytd_s, tau_l, tau_s - tau_l, kappa, floor_c, omega)``."""
     R += T[0]
@@ -815,10 +833,12 @@ def round_solution(
     return sell, buy
 
 
-# ---------------------------------------------------------------- one call per step of a round
+# ---------------------------------------------------------------- one call per round
 # The rounding round of optimizer.core.engine._postprocess (round, check, improve, drop, judge
-# the result) as three compiled calls instead of ten: the same kernels in the same order, so the
-# same floats. lambda Sigma d and lambda TE^2 stay with numpy's BLAS (between the calls).
+# the result) as one compiled call (round_step) instead of ten: the same kernels in the same
+# order, so the same floats as the separate calls (lambda Sigma d is sigma_d's in both).
+# round_checked is the round alone (a round whose rounding breaks a hard constraint is repaired
+# in Python before it is improved and dropped).
 
 
 @njit(cache=True)
@@ -831,6 +851,60 @@ def round_checked(
     if not _feasible(ST, sell, buy):
         return sell, buy, False, np.zeros(0)
     return sell, buy, True, deviation(ST, sell, buy)
+
+
+@njit(cache=True)
+def round_step(
+    ST: Any,
+    T: Any,
+    x: Any,
+    b: Any,
+    xu: Any,
+    bu: Any,
+    lot_q: Any,
+    unit_lot: Any,
+    unit_pair: Any,
+    loss_lot: Any,
+    dev_of_pair: Any,
+    k_lot: Any,
+    k_pair: Any,
+    drag_pair: Any,
+    class_of_pair: Any,
+    sigma_diag: Any,
+    Gt: Any,
+    sig2: Any,
+    cols: Any,
+    have: Any,
+    passes: int,
+    min_trade_value: float,
+    use_fee_test: bool,
+) -> Any:  # pragma: no cover - compiled
+    """A whole rounding round: :func:`round_checked`; when the rounded list breaks no hard
+    constraint, :func:`improve` from it and :func:`drop_judged` of the improved list (lambda
+    Sigma d of each start from :func:`sigma_d`). Returns ``(feasible, sell, buy, *drop)``:
+    the rounded list when it is not feasible (``drop`` then holds empty arrays), else the
+    improved list and :func:`drop_judged`'s fifteen values."""
+    sell, buy, ok, d = round_checked(ST, x, b, lot_q, unit_lot, unit_pair, loss_lot)
+    if not ok:
+        e_f = np.zeros(0)
+        e_i = np.zeros(0, dtype=np.int64)
+        return (
+            False, sell, buy, e_f, e_f, e_i, e_i, e_i, e_f, e_i, e_i, e_i, False, 0.0, e_f, 0.0,
+            0.0, 0.0,
+        )  # fmt: skip
+    sell, buy, d = improve(
+        ST, T, sell, buy, xu, bu, lot_q, dev_of_pair, unit_lot, unit_pair, k_lot, k_pair,
+        drag_pair, class_of_pair, sigma_diag, sigma_d(Gt, sig2, d), Gt, sig2, cols, have, passes,
+    )  # fmt: skip
+    (dsell, dbuy, status, sides, pairs, values, lot_ptr, lot_idx, perm, dok, smallest, dd, tax,
+     lin, drag) = drop_judged(
+        ST, T, sell, buy, min_trade_value, use_fee_test, k_lot, k_pair, drag_pair, dev_of_pair,
+        sigma_diag, sigma_d(Gt, sig2, d), Gt, sig2, cols, have,
+    )  # fmt: skip
+    return (
+        True, sell, buy, dsell, dbuy, status, sides, pairs, values, lot_ptr, lot_idx, perm, dok,
+        smallest, dd, tax, lin, drag,
+    )  # fmt: skip
 
 
 @njit(cache=True)

@@ -268,8 +268,9 @@ class Evaluator:
         return float(y @ y + self.sig2 @ (d * d))
 
     def sigma_d(self, d: np.ndarray) -> np.ndarray:
-        """lambda * Sigma @ d."""
-        return self.Gt.T @ (self.Gt @ d) + self.sig2 * d
+        """lambda * Sigma @ d (:func:`optimizer.core.kernels.sigma_d`: loops of a fixed order,
+        so the same floats whatever BLAS numpy has)."""
+        return kernels.sigma_d(self.Gt, self.sig2, _f64(d))
 
     def tax(self, R: float, R_S: float) -> float:
         """Model tax term (weights) for realized net gain ``R`` and short-term part ``R_S``."""
@@ -619,15 +620,36 @@ def drop_judged(
     (:func:`optimizer.core.kernels.drop_judged`: the same kernels, so the same floats as the
     separate calls). ``deviation`` is ``ev.deviation_of(dz)`` when the caller has it."""
     d0 = ev.deviation_of(dz) if deviation is None else deviation
-    (sell, buy, status, sides, pairs, values, lot_ptr, lot_idx, perm, ok, smallest, d, tax,
-     lin, drag) = kernels.drop_judged(
+    out = kernels.drop_judged(
         ev.kst, ev.tax_args, _f64(dz.sell), _f64(dz.buy), float(min_trade_value),
         bool(use_fee_test), ev.k_lot, ev.k_pair, ev.drag_pair, ev.dev_of_pair_i,
-        ev.sigma_diag, _f64(ev.sigma_d(d0)), ev.Gt, ev.sig2, ev._cols, ev._have,
+        ev.sigma_diag, ev.sigma_d(d0), ev.Gt, ev.sig2, ev._cols, ev._have,
     )  # fmt: skip
+    return _drop_step(ev, *out)
+
+
+def _drop_step(
+    ev: Evaluator,
+    sell: np.ndarray,
+    buy: np.ndarray,
+    status: np.ndarray,
+    sides: np.ndarray,
+    pairs: np.ndarray,
+    values: np.ndarray,
+    lot_ptr: np.ndarray,
+    lot_idx: np.ndarray,
+    perm: np.ndarray,
+    ok: bool,
+    smallest: float,
+    d: np.ndarray,
+    tax: float,
+    lin: float,
+    drag: float,
+) -> DropStep:
+    """The :class:`DropStep` of :func:`optimizer.core.kernels.drop_judged`'s values."""
     removed: list[Order] = []
     stuck: list[Order] = []
-    if status.size and status.any():
+    if np.count_nonzero(status):
         arrays = OrderArrays(sides, pairs, values, lot_ptr, lot_idx)
         codes = status[perm].tolist()
         order_no = perm.tolist()
@@ -641,6 +663,34 @@ def drop_judged(
         float(smallest),
         ev.objective_of(d, tax, lin, drag),
     )
+
+
+def round_step(
+    ev: Evaluator,
+    x: np.ndarray,
+    b: np.ndarray,
+    xu: np.ndarray,
+    bu: np.ndarray,
+    *,
+    min_trade_value: float,
+    use_fee_test: bool = True,
+    passes: int = 2,
+) -> tuple[Discrete, DropStep | None]:
+    """A rounding round in one compiled call (:func:`optimizer.core.kernels.round_step`):
+    :func:`round_checked`, then, when the rounded list breaks no hard constraint,
+    :func:`improve_step` and :func:`drop_judged` (the same floats as the three calls).
+
+    Returns the improved list and its :class:`DropStep`; or, when the rounded list breaks a
+    hard constraint, that list (to be repaired) and ``None``."""
+    ok, sell, buy, *out = kernels.round_step(
+        ev.kst, ev.tax_args, _f64(x), _f64(b), _f64(xu), _f64(bu), ev.lot_q, ev.unit_lot,
+        ev.unit_pair, ev.loss_lot, ev.dev_of_pair_i, ev.k_lot, ev.k_pair, ev.drag_pair,
+        ev.class_of_pair_i, ev.sigma_diag, ev.Gt, ev.sig2, ev._cols, ev._have, passes,
+        float(min_trade_value), bool(use_fee_test),
+    )  # fmt: skip
+    if not ok:
+        return Discrete(sell, buy), None
+    return Discrete(sell, buy), _drop_step(ev, *out)
 
 
 def _unit(m: int, e: int) -> np.ndarray:
@@ -719,7 +769,7 @@ def improve_step(
         ev.drag_pair,
         ev.class_of_pair_i,
         ev.sigma_diag,
-        _f64(sd),
+        sd,
         ev.Gt,
         ev.sig2,
         ev._cols,

@@ -38,7 +38,6 @@ an account with new prices all only assign new parameter values.
 from __future__ import annotations
 
 import functools
-import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -65,7 +64,7 @@ from optimizer.core.model import BIG, ProblemData
 # for 130 securities and 150 lots, 6.7 MB for the 2,000-lot transition).
 _CACHE_SIZE = 128
 _CACHE_BYTES = 512 * 2**20
-_cache: OrderedDict[str, CompiledModel] = OrderedDict()
+_cache: OrderedDict[tuple[Any, ...], CompiledModel] = OrderedDict()
 _cache_lock = threading.Lock()
 
 SOLVER_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -102,20 +101,20 @@ class ContinuousSolution:
     duals: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
-def _structure_key(pd: ProblemData, solver: str) -> str:
-    h = hashlib.sha256()
-    h.update(solver.encode())
-    for arr in (pd.lot_sec, pd.lot_acc, pd.pair_acc, pd.pair_sec):
-        h.update(np.ascontiguousarray(arr, dtype=np.int64).tobytes())
+def _structure_key(pd: ProblemData, solver: str) -> tuple[Any, ...]:
+    """What the compiled problem depends on: the solver, the lots' securities and accounts,
+    the sizes, the risk labels' and classes' incidence matrices, the factor's shape and which
+    optional constraint blocks exist (the bytes themselves: a dictionary key, no digest)."""
+    parts: list[Any] = [solver, pd.n, pd.n_acc, _int64_bytes(pd.lot_sec), _int64_bytes(pd.lot_acc)]
     for mat in (pd.D, pd.Mc):
         m = mat if isinstance(mat, sp.csr_matrix) else sp.csr_matrix(mat)
-        h.update(repr(m.shape).encode())
-        h.update(m.indptr.tobytes())
-        h.update(m.indices.tobytes())
-        h.update(np.ascontiguousarray(m.data).tobytes())
-    h.update(repr((pd.Gt.shape, pd.has_pair_max, pd.cash_lo > -BIG or pd.cash_hi < BIG)).encode())
-    h.update(repr(_class_rows(pd)).encode())
-    return h.hexdigest()
+        parts += [m.shape, m.indptr.tobytes(), m.indices.tobytes(), m.data.tobytes()]
+    parts += [pd.Gt.shape, pd.has_pair_max, pd.cash_lo > -BIG or pd.cash_hi < BIG, _class_rows(pd)]
+    return tuple(parts)
+
+
+def _int64_bytes(arr: np.ndarray) -> bytes:
+    return np.ascontiguousarray(arr, dtype=np.int64).tobytes()
 
 
 def _class_rows(pd: ProblemData) -> tuple[int, ...]:
@@ -785,6 +784,9 @@ class _Duals(Mapping[str, np.ndarray]):
     def __getitem__(self, name: str) -> np.ndarray:
         return self._all()[name]
 
+    def get(self, name: str, default: Any = None) -> Any:  # not Mapping's (try/except KeyError)
+        return self._all().get(name, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._slices)
 
@@ -873,14 +875,14 @@ def parameter_values(
     k_lot, k_pair = pd.lot_k(), pd.pair_k()
     DA = pd.DA
     h0 = pd.h0
-    w0 = pd.A @ h0
+    w0 = kernels.csr_matvec(pd.A, h0)  # A, DA and K are CSR (scipy's @ has a dispatch cost)
     K_all = pd.K
     # the risk term is lambda TE^2 on the value that stays invested (see optimizer.core.model)
     sq = np.sqrt(lam * pd.risk_scale)
     vals: dict[str, Any] = {
         "xu": np.asarray(xu, dtype=float),
         "bu": np.asarray(bu, dtype=float),
-        "d0": DA @ h0 - pd.t_dev_w,
+        "d0": kernels.csr_matvec(DA, h0) - pd.t_dev_w,
         "Gt": sq * pd.Gt,
         "sig": sq * pd.sig,
         "cx": k_lot + proxy - drag_lot,
@@ -903,7 +905,7 @@ def parameter_values(
     }
     rows = list(_class_rows(pd))
     if rows:
-        kh0 = (K_all @ h0)[rows]
+        kh0 = kernels.csr_matvec(K_all, h0)[rows]
         lo = pd.class_lo_w[rows] if "class" not in relax else np.full(len(rows), -BIG)
         hi = pd.class_hi_w[rows] if "class" not in relax else np.full(len(rows), BIG)
         vals["klo"] = lo - kh0

@@ -304,14 +304,23 @@ def _improve_reference(
 
 
 def _captured_postprocess_inputs(monkeypatch: pytest.MonkeyPatch, snap, scenario: str):  # type: ignore[no-untyped-def]
+    """What the runs' improvement started from: the rounded lists that broke no hard
+    constraint (improved inside the round's compiled call) and the repaired ones."""
     seen: list[tuple] = []
-    real_improve = engine.improve_step
+    real_improve, real_round = engine.improve_step, engine.round_step
 
     def spy(ev, dz, xu, bu, passes=2, *, deviation=None):  # type: ignore[no-untyped-def]
         seen.append((ev, dz.copy(), xu.copy(), bu.copy()))
         return real_improve(ev, dz, xu, bu, passes, deviation=deviation)
 
+    def round_spy(ev, x, b, xu, bu, **kw):  # type: ignore[no-untyped-def]
+        rounded = round_solution(ev, x, b)
+        if ev.feasible(rounded):
+            seen.append((ev, rounded, xu.copy(), bu.copy()))
+        return real_round(ev, x, b, xu, bu, **kw)
+
     monkeypatch.setattr(engine, "improve_step", spy)
+    monkeypatch.setattr(engine, "round_step", round_spy)
     solve(snap, scenario=scenario, options=RunOptions(explain="none"))
     monkeypatch.undo()
     return seen
@@ -390,13 +399,13 @@ def test_no_wasted_final_resolve_in_post_processing(monkeypatch: pytest.MonkeyPa
         n_stocks=60, n_lots=300, seed=2, gain_cap="25000", ticket_fee="1", min_trade_value="100"
     )
     rounds: list[int] = []
-    real = engine.round_checked
+    real = engine.round_step
 
-    def spy(ev, x, b):  # type: ignore[no-untyped-def]
+    def spy(ev, x, b, xu, bu, **kw):  # type: ignore[no-untyped-def]
         rounds.append(1)
-        return real(ev, x, b)
+        return real(ev, x, b, xu, bu, **kw)
 
-    monkeypatch.setattr(engine, "round_checked", spy)
+    monkeypatch.setattr(engine, "round_step", spy)
     res = solve(snap, scenario="aggressive", options=RunOptions(explain="none"))
     # every continuous solve after the direction-fixed one is rounded
     before_post = res.solver.solves - len(rounds) + 1

@@ -29,6 +29,7 @@ from optimizer.core.postprocess import (
     improve_step,
     round_checked,
     round_solution,
+    round_step,
 )
 from optimizer.core.scenarios import resolve_settings
 from optimizer.core.snapshot import load_snapshot
@@ -211,7 +212,7 @@ def test_compiled_tickets_deviation_and_objective_equal_their_numpy_forms() -> N
 def test_one_call_steps_equal_the_separate_calls() -> None:
     """The round's steps as one compiled call each give what the separate calls give."""
     rng = np.random.default_rng(5)
-    judged = feasible_rounded = 0
+    judged = feasible_rounded = rounds_compared = 0
     for snap in _cases():
         pd = build_problem_data(snap, resolve_settings(snap, "moderate"))
         ev = Evaluator(pd)
@@ -228,6 +229,30 @@ def test_one_call_steps_equal_the_separate_calls() -> None:
             if ok:
                 feasible_rounded += 1
                 assert np.array_equal(d, ev.deviation_of(plain))
+            for min_value in (50.0, 2000.0):
+                # the whole round in one call: the three calls' results, or the rounded list
+                # (to be repaired) when it breaks a hard constraint
+                got, got_step = round_step(ev, x, b, xu, bu, min_trade_value=min_value)
+                if not ok:
+                    assert got_step is None
+                    assert np.array_equal(got.sell, plain.sell)
+                    assert np.array_equal(got.buy, plain.buy)
+                    continue
+                want, want_d = improve_step(ev, rounded, xu, bu, deviation=d)
+                want_step = drop_judged(ev, want, min_trade_value=min_value, deviation=want_d)
+                assert got_step is not None
+                assert np.array_equal(got.sell, want.sell)
+                assert np.array_equal(got.buy, want.buy)
+                assert np.array_equal(got_step.dz.sell, want_step.dz.sell)
+                assert np.array_equal(got_step.dz.buy, want_step.dz.buy)
+                assert got_step.removed == want_step.removed
+                assert got_step.stuck == want_step.stuck
+                assert (got_step.feasible, got_step.smallest, got_step.objective) == (
+                    want_step.feasible,
+                    want_step.smallest,
+                    want_step.objective,
+                )
+                rounds_compared += 1
             better, d2 = improve_step(ev, dz, xu, bu)
             again, _ = improve_step(ev, dz, xu, bu, deviation=ev.deviation_of(dz))
             assert np.array_equal(better.sell, again.sell)
@@ -245,7 +270,30 @@ def test_one_call_steps_equal_the_separate_calls() -> None:
                     kernels.stable_order(arrays.values, arrays.sides, arrays.pairs),
                     np.lexsort((arrays.pairs, arrays.sides, arrays.values)),
                 )
-    assert judged > 100 and feasible_rounded > 10
+    assert judged > 100 and feasible_rounded > 10 and rounds_compared > 20
+
+
+def test_sigma_d_is_the_covariance_product_in_a_fixed_order() -> None:
+    """lambda Sigma d from the compiled loops: numpy's product to rounding, and the same bits
+    for the same input (no BLAS, whose kernels differ between machines)."""
+    rng = np.random.default_rng(11)
+    for r, m in ((1, 1), (3, 7), (30, 30), (12, 120)):
+        Gt = rng.standard_normal((r, m))
+        sig2 = rng.uniform(0.0, 0.1, m)
+        d = rng.standard_normal(m) * 0.01
+        got = kernels.sigma_d(Gt, sig2, d)
+        want = Gt.T @ (Gt @ d) + sig2 * d
+        assert np.allclose(got, want, rtol=1e-12, atol=1e-15)
+        assert np.array_equal(got, kernels.sigma_d(Gt.copy(), sig2.copy(), d.copy()))
+        # the loops' order: row by row of the factor, then the diagonal part
+        ref = np.zeros(m)
+        for i in range(r):
+            s = 0.0
+            for j in range(m):
+                s += Gt[i, j] * d[j]
+            for j in range(m):
+                ref[j] += Gt[i, j] * s
+        assert np.array_equal(got, ref + sig2 * d)
 
 
 @pytest.mark.parametrize("n", [*range(0, 20), 127, 128, 129, 255, 256, 300, 1000, 4099])
@@ -308,14 +356,22 @@ def _drop_reference(
 def test_compiled_drop_makes_the_decisions_of_the_python_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # what the runs' dropping started from (inside the round's compiled call, or after repair)
     seen: list[tuple] = []
-    real = engine.drop_judged
+    real, real_round = engine.drop_judged, engine.round_step
 
     def spy(ev, dz, **kw):  # type: ignore[no-untyped-def]
         seen.append((ev, dz.copy(), kw))
         return real(ev, dz, **kw)
 
+    def round_spy(ev, x, b, xu, bu, **kw):  # type: ignore[no-untyped-def]
+        improved, step = real_round(ev, x, b, xu, bu, **kw)
+        if step is not None:
+            seen.append((ev, improved.copy(), kw))
+        return improved, step
+
     monkeypatch.setattr(engine, "drop_judged", spy)
+    monkeypatch.setattr(engine, "round_step", round_spy)
     for seed in range(4):
         snap = synthetic_snapshot(
             n_stocks=20 + 5 * seed,

@@ -126,12 +126,15 @@ def _cash(ST: Any, sell: Any, buy: Any) -> Any:  # pragma: no cover - compiled
     for k in range(P):
         if traded[k] or buy[k] > 0:
             tickets[pair_acc[k]] += 1.0
+    # a lot not sold (a pair not bought) adds a zero: skipped, the same sums to the bit
     inflow = np.zeros(n_acc)
     for j in range(sell.shape[0]):
-        inflow[lot_acc[j]] += (sell[j] * lp[j] / V) * sell_net[j]
+        if sell[j] != 0.0:
+            inflow[lot_acc[j]] += (sell[j] * lp[j] / V) * sell_net[j]
     outflow = np.zeros(n_acc)
     for k in range(P):
-        outflow[pair_acc[k]] += (buy[k] * pp[k] / V) * buy_gross[k]
+        if buy[k] != 0.0:
+            outflow[pair_acc[k]] += (buy[k] * pp[k] / V) * buy_gross[k]
     cash = np.empty(n_acc)
     for a in range(n_acc):
         cash[a] = cash0[a] + (inflow[a] - outflow[a]) - fee_w * tickets[a]
@@ -148,7 +151,8 @@ def _holdings(ST: Any, sell: Any, buy: Any) -> Any:  # pragma: no cover - compil
         x[j] = sell[j] * lp[j] / V
     sold = np.zeros(P)
     for j in range(sell.shape[0]):
-        sold[lot_pair[j]] += x[j]
+        if x[j] != 0.0:  # adding a zero changes no sum
+            sold[lot_pair[j]] += x[j]
     hold = np.empty(P)
     for k in range(P):
         hold[k] = h0[k] + (buy[k] * pp[k] / V - sold[k])

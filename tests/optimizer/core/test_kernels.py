@@ -285,14 +285,11 @@ def test_sigma_d_is_the_covariance_product_in_a_fixed_order() -> None:
         want = Gt.T @ (Gt @ d) + sig2 * d
         assert np.allclose(got, want, rtol=1e-12, atol=1e-15)
         assert np.array_equal(got, kernels.sigma_d(Gt.copy(), sig2.copy(), d.copy()))
-        # the loops' order: row by row of the factor, then the diagonal part
+        # the loops' order: row by row of the factor (each row's dot product added left to
+        # right, as Python's sum does), then the diagonal part
         ref = np.zeros(m)
-        for i in range(r):
-            s = 0.0
-            for j in range(m):
-                s += Gt[i, j] * d[j]
-            for j in range(m):
-                ref[j] += Gt[i, j] * s
+        for row in Gt:
+            ref += row * sum(float(g) * float(v) for g, v in zip(row, d, strict=True))
         assert np.array_equal(got, ref + sig2 * d)
 
 

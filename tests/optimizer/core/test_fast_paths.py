@@ -103,16 +103,27 @@ def test_new_parameter_values_reuse_the_compiled_data() -> None:
     assert np.array_equal(half.x, plain.x)
 
 
+def _new_model(solver: str):  # type: ignore[no-untyped-def]
+    """A new compiled model of the first snapshot, its base bounds, the solver's default options
+    and the parameter values."""
+    snap = _snapshots()[0]
+    pd = build_problem_data(snap, resolve_settings(snap))
+    xu, bu = base_bounds(pd)
+    return (
+        pd,
+        CompiledModel(pd, solver),
+        xu,
+        bu,
+        solver_options(solver),
+        parameter_values(pd, xu, bu),
+    )
+
+
 def test_a_runs_solve_function_gives_the_models_solutions() -> None:
     """The solve function of a run (parameters fixed once, only the bounds per solve) gives,
     bit for bit, what solving the whole parameter set gives, for every bound it is handed, and
     rejects bad bounds by name."""
-    snap = _snapshots()[0]
-    pd = build_problem_data(snap, resolve_settings(snap))
-    model = CompiledModel(pd, "CLARABEL")
-    xu, bu = base_bounds(pd)
-    opts = solver_options("CLARABEL")
-    vals = parameter_values(pd, xu, bu)
+    pd, model, xu, bu, opts, vals = _new_model("CLARABEL")
     run_solve, compile_time = model.solver_for(vals, opts)
     assert compile_time > 0 and model.compiled is not None  # compiled on first use
     assert model.solver_for(vals, opts)[1] == 0.0
@@ -138,7 +149,7 @@ def test_a_runs_solve_function_gives_the_models_solutions() -> None:
     with pytest.raises(ValueError, match="parameter xu: 3 values"):
         run_solve(np.ones(3), bu)
     # new parameter values (a new scenario): a new solve function, which cvxpy agrees with
-    pd2 = build_problem_data(snap, resolve_settings(snap, "aggressive"))
+    pd2 = build_problem_data(pd.snapshot, resolve_settings(pd.snapshot, "aggressive"))
     vals2 = parameter_values(pd2, xu, bu)
     other, _ = model.solver_for(vals2, opts)
     fresh = CompiledModel(pd2, "CLARABEL")._solve_cvxpy(vals2, opts)
@@ -151,12 +162,7 @@ def test_a_runs_solve_function_gives_the_models_solutions() -> None:
 
 
 def test_scs_runs_solve_through_the_model() -> None:
-    snap = _snapshots()[0]
-    pd = build_problem_data(snap, resolve_settings(snap))
-    model = CompiledModel(pd, "SCS")
-    xu, bu = base_bounds(pd)
-    opts = solver_options("SCS")
-    vals = parameter_values(pd, xu, bu)
+    _pd, model, xu, bu, opts, vals = _new_model("SCS")
     run_solve, _ = model.solver_for(vals, opts)
     got = run_solve(xu, bu)
     want = model.solve(vals, opts)
